@@ -1,0 +1,88 @@
+"""The one error hierarchy of labctl, and the exit codes it maps to.
+
+Every failure a user can cause is a LabctlError: it carries what failed, what to do about it and
+the documented exit code. It is caught in exactly one place, the CLI entry (labctl.cli.app).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented, stable exit codes (README: "Exit codes")."""
+
+    OK = 0
+    INTERNAL = 1
+    INVALID_INPUT = 2
+    PREFLIGHT = 3
+    BOOT = 4
+    PROVISION = 5
+    CHECKS_FAILED = 6
+    LOCKED = 7
+    INTERRUPTED = 130
+
+
+class LabctlError(Exception):
+    """A failure with a message for the user, a hint on what to do, and an exit code."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, hint: str = "", exit_code: ExitCode | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def lines(self) -> list[str]:
+        """The lines the CLI prints, without the `error:` prefix."""
+        return [self.message]
+
+
+class UsageError(LabctlError):
+    """A command was called with arguments that do not fit."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+@dataclass(frozen=True)
+class SpecProblem:
+    """One thing wrong with a lab spec, located as precisely as the YAML allows."""
+
+    file: str
+    line: int | None
+    column: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        field = f" {self.path}:" if self.path else ""
+        return f"{where}:{field} {self.message}"
+
+
+class SpecError(LabctlError):
+    """The lab spec is invalid: one or more problems, each on its own line."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+    def __init__(self, problems: list[SpecProblem], hint: str = "") -> None:
+        self.problems = problems
+        count = len(problems)
+        summary = str(problems[0]) if count == 1 else f"{count} problems in the lab spec"
+        super().__init__(summary, hint)
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+class RenderError(LabctlError):
+    """The lab directory could not be written."""
+
+    exit_code = ExitCode.INTERNAL

@@ -1,0 +1,306 @@
+"""The lab spec (lab.yaml, version 1) as pydantic models: defaults, types, per-field rules.
+
+Rules that span fields (the subnet must hold every machine, check names exist) live in
+`cross_field_problems`, so each problem still points at one field. Everything here is pure.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
+
+from labctl.catalogue import CHECK_NAMES
+
+Provider = Literal["virtualbox", "libvirt"]
+K3sComponent = Literal["coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"]
+
+DEFAULT_BOXES: dict[str, str] = {
+    "virtualbox": "bento/ubuntu-24.04",
+    "libvirt": "generic/ubuntu2204",
+}
+DEFAULT_K3S_VERSION = "v1.31.12+k3s1"
+DEFAULT_ARGOCD_VERSION = "v2.14.11"
+DEFAULT_GITLAB_VERSION = "17.11.7-ce.0"
+DEFAULT_CIDR = "192.168.56.0/24"
+
+K3S_VERSION_RE = re.compile(r"^v\d+\.\d+\.\d+\+k3s\d+$")
+SEMVER_TAG_RE = re.compile(r"^v\d+\.\d+\.\d+$")
+GITLAB_VERSION_RE = re.compile(r"^\d+\.\d+\.\d+-ce\.\d+$")
+DNS_LABEL_RE = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+NAME_MAX = 20
+# Machines get addresses from .10 up; .1 is the host's side of the lab network.
+FIRST_MACHINE_OFFSET = 10
+_MEMORY_RE = re.compile(r"^\s*(\d+)\s*(MiB|GiB|M|G|Mi|Gi)?\s*$")
+_GIB_UNITS = ("GiB", "G", "Gi")
+
+
+def parse_memory(value: Any) -> Any:
+    """Memory in MiB: a whole number of MiB, or a string with a unit (512MiB, 2GiB, 2G)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a size like 2048 or 2GiB, got {value!r}")
+    if isinstance(value, str):
+        match = _MEMORY_RE.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a size; write MiB as a number (2048) or 2GiB/512MiB")
+        number, unit = int(match.group(1)), match.group(2)
+        return number * 1024 if unit in _GIB_UNITS else number
+    return value
+
+
+MemoryMiB = Annotated[
+    int,
+    BeforeValidator(parse_memory),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {"type": "string", "pattern": r"^\s*\d+\s*(MiB|GiB|M|G|Mi|Gi)?\s*$"},
+            ],
+            "description": "Memory in MiB, or with a unit: 512MiB, 2GiB",
+        }
+    ),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Pool(_Model):
+    """Sizes shared by every kind of machine."""
+
+    role_label: ClassVar[str] = "machine"
+    min_memory_mib: ClassVar[int] = 512
+
+    cpus: int = Field(default=2, ge=1, le=64, description="Virtual CPUs per machine")
+    memory: MemoryMiB = Field(default=2048, description="Memory per machine in MiB")
+
+    @field_validator("memory")
+    @classmethod
+    def _enough_memory(cls, value: int) -> int:
+        if value < cls.min_memory_mib:
+            raise ValueError(
+                f"{value} MiB is below the {cls.min_memory_mib} MiB {cls.role_label} needs; "
+                f"give it at least {cls.min_memory_mib}"
+            )
+        if value > 262144:
+            raise ValueError(f"{value} MiB is more than 256 GiB; did you mean {value} MiB?")
+        return value
+
+
+class Servers(_Pool):
+    """K3s servers: the control plane and its datastore."""
+
+    role_label = "a server"
+    min_memory_mib = 1024
+    count: int = Field(default=1, ge=1, le=7, description="Number of K3s servers (1 or 3 for HA)")
+
+
+class Agents(_Pool):
+    """K3s agents: the worker nodes."""
+
+    role_label = "an agent"
+    min_memory_mib = 512
+    count: int = Field(default=2, ge=0, le=20, description="Number of K3s agents")
+
+
+class Network(_Model):
+    """The lab's private network; every machine gets a static address in it."""
+
+    cidr: str = Field(
+        default=DEFAULT_CIDR,
+        description="Private IPv4 network of the lab, e.g. 192.168.56.0/24",
+    )
+
+    @field_validator("cidr")
+    @classmethod
+    def _valid_cidr(cls, value: str) -> str:
+        try:
+            net = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not an IPv4 network; write it like 192.168.56.0/24"
+            ) from None
+        if net.version != 4:
+            raise ValueError(f"{value!r} is IPv6; the lab network must be IPv4, like 192.168.56.0/24")
+        if str(net) != value:
+            raise ValueError(f"{value!r} has host bits set; did you mean {net}?")
+        if net.prefixlen > 28:
+            raise ValueError(f"/{net.prefixlen} is too small for a lab; use /28 or larger, e.g. /24")
+        if not net.is_private:
+            raise ValueError(f"{value} is not a private network; use one like 192.168.56.0/24")
+        return value
+
+
+class K3s(_Model):
+    """Which K3s to install and how."""
+
+    version: str = Field(
+        default=DEFAULT_K3S_VERSION,
+        description="Exact K3s release, vX.Y.Z+k3sN",
+        json_schema_extra={"pattern": K3S_VERSION_RE.pattern},
+    )
+    disable: list[K3sComponent] = Field(
+        default_factory=list, description="Packaged components to disable, e.g. [traefik]"
+    )
+    server_args: list[str] = Field(default_factory=list, description="Extra K3s server flags")
+    agent_args: list[str] = Field(default_factory=list, description="Extra K3s agent flags")
+
+    @field_validator("version")
+    @classmethod
+    def _pinned(cls, value: str) -> str:
+        if not K3S_VERSION_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a pinned K3s release; write it like {DEFAULT_K3S_VERSION}"
+            )
+        return value
+
+
+class ArgoCD(_Model):
+    """Argo CD, installed into the cluster for GitOps."""
+
+    enabled: bool = False
+    version: str = Field(
+        default=DEFAULT_ARGOCD_VERSION,
+        description="Argo CD release tag, vX.Y.Z",
+        json_schema_extra={"pattern": SEMVER_TAG_RE.pattern},
+    )
+
+    @field_validator("version")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        if not SEMVER_TAG_RE.match(value):
+            raise ValueError(f"{value!r} is not an Argo CD release tag; write it like v2.14.11")
+        return value
+
+
+class GitLab(_Pool):
+    """GitLab CE on its own machine, the Git server Argo CD syncs from."""
+
+    role_label = "GitLab"
+    min_memory_mib = 3072
+    enabled: bool = False
+    cpus: int = Field(default=4, ge=1, le=64, description="Virtual CPUs of the GitLab machine")
+    memory: MemoryMiB = Field(default=8192, description="Memory of the GitLab machine in MiB")
+    version: str = Field(
+        default=DEFAULT_GITLAB_VERSION,
+        description="GitLab CE omnibus package version, X.Y.Z-ce.N",
+        json_schema_extra={"pattern": GITLAB_VERSION_RE.pattern},
+    )
+
+    @field_validator("version")
+    @classmethod
+    def _package(cls, value: str) -> str:
+        if not GITLAB_VERSION_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a GitLab CE package version; write it like "
+                f"{DEFAULT_GITLAB_VERSION}"
+            )
+        return value
+
+
+class Addons(_Model):
+    """Optional parts of the lab."""
+
+    argocd: ArgoCD = Field(default_factory=ArgoCD)
+    gitlab: GitLab = Field(default_factory=GitLab)
+
+
+class Checks(_Model):
+    """Which smoke checks run after `up`."""
+
+    skip: list[str] = Field(default_factory=list, description="Names of smoke checks to skip")
+
+
+class Lab(_Model):
+    """A lab: a K3s cluster of servers and agents on VMs, plus optional addons."""
+
+    name: str = Field(
+        description="Lab name: a DNS label of at most 20 characters; prefixes VM and context names",
+        json_schema_extra={"pattern": DNS_LABEL_RE.pattern, "maxLength": NAME_MAX},
+    )
+    provider: Provider = Field(default="virtualbox", description="Vagrant provider")
+    box: str | None = Field(default=None, description="Vagrant box; the provider's default if unset")
+    box_version: str | None = Field(default=None, description="Vagrant box version constraint")
+    boot_timeout: int = Field(
+        default=600, ge=60, le=7200, description="Seconds Vagrant waits for a machine to boot"
+    )
+    network: Network = Field(default_factory=Network)
+    k3s: K3s = Field(default_factory=K3s)
+    servers: Servers = Field(default_factory=Servers)
+    agents: Agents = Field(default_factory=Agents)
+    addons: Addons = Field(default_factory=Addons)
+    checks: Checks = Field(default_factory=Checks)
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if len(value) > NAME_MAX:
+            raise ValueError(f"{value!r} is {len(value)} characters; use at most {NAME_MAX}")
+        if not DNS_LABEL_RE.match(value):
+            suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-") or "demo"
+            if not suggestion[0].isalpha():
+                suggestion = f"lab-{suggestion}"
+            raise ValueError(
+                f"{value!r} is not a DNS label; use lowercase letters, digits and '-', "
+                f"starting with a letter, e.g. {suggestion[:NAME_MAX]!r}"
+            )
+        return value
+
+    @property
+    def machine_count(self) -> int:
+        return self.servers.count + self.agents.count + int(self.addons.gitlab.enabled)
+
+    @property
+    def resolved_box(self) -> str:
+        return self.box or DEFAULT_BOXES[self.provider]
+
+
+def cross_field_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
+    """Rules that need more than one field, each reported at the field a user should change."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    net = ipaddress.ip_network(lab.network.cidr)
+    room = net.num_addresses - 1 - FIRST_MACHINE_OFFSET  # minus broadcast; from .10 up
+    if lab.machine_count > room:
+        needed_prefix = 32 - (lab.machine_count + FIRST_MACHINE_OFFSET + 1).bit_length()
+        problems.append(
+            (
+                ("network", "cidr"),
+                f"{lab.network.cidr} holds {max(room, 0)} lab machines (addresses from "
+                f".{FIRST_MACHINE_OFFSET} up) but the lab has {lab.machine_count}; "
+                f"use a /{needed_prefix} or larger",
+            )
+        )
+    for i, name in enumerate(lab.checks.skip):
+        if name not in CHECK_NAMES:
+            problems.append(
+                (("checks", "skip", i), f"{name!r} is not a smoke check{_did_you_mean(name)}")
+            )
+    if lab.k3s.disable.count("traefik") and lab.addons.argocd.enabled:
+        index = lab.k3s.disable.index("traefik")
+        problems.append(
+            (
+                ("k3s", "disable", index),
+                "Argo CD is served through Traefik's Ingress; keep traefik or disable argocd",
+            )
+        )
+    return problems
+
+
+def _did_you_mean(name: str) -> str:
+    import difflib  # noqa: PLC0415 - only needed on the error path
+
+    close = difflib.get_close_matches(name, CHECK_NAMES, n=1)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return "; the README's smoke-check table names them"
