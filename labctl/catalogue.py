@@ -31,7 +31,9 @@ CATALOGUE: tuple[CheckInfo, ...] = (
     CheckInfo("replicaset-self-heal", "a deleted demo pod is replaced by its ReplicaSet"),
     CheckInfo("service-balancing", "requests through the demo Service reach several pods"),
     CheckInfo("ingress", "an HTTP request through Traefik reaches the demo app"),
-    CheckInfo("argocd", "the Argo CD API answers and the saved admin password logs in", ("argocd",)),
+    CheckInfo(
+        "argocd", "the Argo CD API answers and the saved admin password logs in", ("argocd",)
+    ),
     CheckInfo("gitlab", "GitLab is ready and the saved root password signs in", ("gitlab",)),
     CheckInfo(
         "gitops",

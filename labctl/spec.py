@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,7 +23,9 @@ from pydantic import (
 from labctl.catalogue import CHECK_NAMES
 
 Provider = Literal["virtualbox", "libvirt"]
-K3sComponent = Literal["coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"]
+K3sComponent = Literal[
+    "coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"
+]
 
 DEFAULT_BOXES: dict[str, str] = {
     "virtualbox": "bento/ubuntu-24.04",
@@ -51,7 +54,9 @@ def parse_memory(value: Any) -> Any:
     if isinstance(value, str):
         match = _MEMORY_RE.match(value)
         if not match:
-            raise ValueError(f"{value!r} is not a size; write MiB as a number (2048) or 2GiB/512MiB")
+            raise ValueError(
+                f"{value!r} is not a size; write MiB as a number (2048) or 2GiB/512MiB"
+            )
         number, unit = int(match.group(1)), match.group(2)
         return number * 1024 if unit in _GIB_UNITS else number
     return value
@@ -94,7 +99,7 @@ class _Pool(_Model):
                 f"give it at least {cls.min_memory_mib}"
             )
         if value > 262144:
-            raise ValueError(f"{value} MiB is more than 256 GiB; did you mean {value} MiB?")
+            raise ValueError(f"{value} MiB is more than 256 GiB; memory is in MiB (2GiB = 2048)")
         return value
 
 
@@ -132,11 +137,15 @@ class Network(_Model):
                 f"{value!r} is not an IPv4 network; write it like 192.168.56.0/24"
             ) from None
         if net.version != 4:
-            raise ValueError(f"{value!r} is IPv6; the lab network must be IPv4, like 192.168.56.0/24")
+            raise ValueError(
+                f"{value!r} is IPv6; the lab network must be IPv4, like 192.168.56.0/24"
+            )
         if str(net) != value:
             raise ValueError(f"{value!r} has host bits set; did you mean {net}?")
         if net.prefixlen > 28:
-            raise ValueError(f"/{net.prefixlen} is too small for a lab; use /28 or larger, e.g. /24")
+            raise ValueError(
+                f"/{net.prefixlen} is too small for a lab; use /28 or larger, e.g. /24"
+            )
         if not net.is_private:
             raise ValueError(f"{value} is not a private network; use one like 192.168.56.0/24")
         return value
@@ -216,10 +225,20 @@ class Addons(_Model):
     gitlab: GitLab = Field(default_factory=GitLab)
 
 
+def _known_check(name: str) -> str:
+    if name not in CHECK_NAMES:
+        raise ValueError(f"{name!r} is not a smoke check{_did_you_mean(name)}")
+    return name
+
+
 class Checks(_Model):
     """Which smoke checks run after `up`."""
 
-    skip: list[str] = Field(default_factory=list, description="Names of smoke checks to skip")
+    skip: list[Annotated[str, AfterValidator(_known_check)]] = Field(
+        default_factory=list,
+        description="Names of smoke checks to skip",
+        json_schema_extra={"items": {"enum": list(CHECK_NAMES)}},
+    )
 
 
 class Lab(_Model):
@@ -230,7 +249,9 @@ class Lab(_Model):
         json_schema_extra={"pattern": DNS_LABEL_RE.pattern, "maxLength": NAME_MAX},
     )
     provider: Provider = Field(default="virtualbox", description="Vagrant provider")
-    box: str | None = Field(default=None, description="Vagrant box; the provider's default if unset")
+    box: str | None = Field(
+        default=None, description="Vagrant box; the provider's default if unset"
+    )
     box_version: str | None = Field(default=None, description="Vagrant box version constraint")
     boot_timeout: int = Field(
         default=600, ge=60, le=7200, description="Seconds Vagrant waits for a machine to boot"
@@ -281,11 +302,6 @@ def cross_field_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
                 f"use a /{needed_prefix} or larger",
             )
         )
-    for i, name in enumerate(lab.checks.skip):
-        if name not in CHECK_NAMES:
-            problems.append(
-                (("checks", "skip", i), f"{name!r} is not a smoke check{_did_you_mean(name)}")
-            )
     if lab.k3s.disable.count("traefik") and lab.addons.argocd.enabled:
         index = lab.k3s.disable.index("traefik")
         problems.append(

@@ -1,0 +1,215 @@
+"""Spec -> Plan: the machines, their addresses, the datastore and the phases `up` walks (pure).
+
+The same Lab always gives the same Plan, and `Plan.to_dict` is stable, so plans can be diffed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal
+
+from labctl.catalogue import CATALOGUE
+from labctl.spec import FIRST_MACHINE_OFFSET
+
+if TYPE_CHECKING:
+    from labctl.spec import Lab
+
+Datastore = Literal["sqlite", "etcd"]
+
+
+class Role(StrEnum):
+    """What a machine is for; the value is also its Ansible group."""
+
+    SERVER = "server"
+    AGENT = "agent"
+    GITLAB = "gitlab"
+
+
+@dataclass(frozen=True)
+class Machine:
+    """One VM of the lab."""
+
+    name: str
+    role: Role
+    index: int
+    ip: str
+    cpus: int
+    memory_mib: int
+    box: str
+    box_version: str | None
+
+    @property
+    def primary(self) -> bool:
+        """Server 1 initialises the cluster; every other node joins it."""
+        return self.role is Role.SERVER and self.index == 1
+
+
+@dataclass(frozen=True)
+class Phase:
+    """A named step of `labctl up`; Ansible phases name the playbook tags they run."""
+
+    name: str
+    summary: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """The lab's private network as Vagrant and Ansible need it."""
+
+    cidr: str
+    netmask: str
+    prefixlen: int
+    host_ip: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `up` will create, derived from a Lab and nothing else."""
+
+    lab: Lab
+    network: NetworkPlan
+    machines: tuple[Machine, ...]
+    datastore: Datastore
+    phases: tuple[Phase, ...]
+    checks: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.lab.name
+
+    @property
+    def servers(self) -> tuple[Machine, ...]:
+        return tuple(m for m in self.machines if m.role is Role.SERVER)
+
+    @property
+    def agents(self) -> tuple[Machine, ...]:
+        return tuple(m for m in self.machines if m.role is Role.AGENT)
+
+    @property
+    def gitlab(self) -> Machine | None:
+        return next((m for m in self.machines if m.role is Role.GITLAB), None)
+
+    @property
+    def primary(self) -> Machine:
+        return self.servers[0]
+
+    @property
+    def total_memory_mib(self) -> int:
+        return sum(m.memory_mib for m in self.machines)
+
+    @property
+    def context(self) -> str:
+        """The kubeconfig context name of this lab."""
+        return f"labctl-{self.lab.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of the plan, stable in key order and content."""
+        return {
+            "name": self.name,
+            "provider": self.lab.provider,
+            "network": {
+                "cidr": self.network.cidr,
+                "netmask": self.network.netmask,
+                "host_ip": self.network.host_ip,
+            },
+            "datastore": self.datastore,
+            "k3s_version": self.lab.k3s.version,
+            "context": self.context,
+            "machines": [
+                {
+                    "name": m.name,
+                    "role": m.role.value,
+                    "ip": m.ip,
+                    "cpus": m.cpus,
+                    "memory_mib": m.memory_mib,
+                    "box": m.box,
+                    "box_version": m.box_version,
+                }
+                for m in self.machines
+            ],
+            "phases": [{"name": p.name, "summary": p.summary, "tags": list(p.tags)} for p in self.phases],
+            "checks": list(self.checks),
+        }
+
+
+def _phases(lab: Lab) -> tuple[Phase, ...]:
+    addons = ["demo app"]
+    tags = ["gitops"]
+    if lab.addons.argocd.enabled:
+        addons.insert(0, "Argo CD")
+        tags.insert(0, "argocd")
+    if lab.addons.gitlab.enabled:
+        addons.insert(0, "GitLab")
+        tags.insert(0, "gitlab")
+    servers = lab.servers.count
+    phases = [
+        Phase("preflight", "check the host: Vagrant, provider, CPU, RAM, disk, network"),
+        Phase("render", "write Vagrantfile, inventory and ansible.cfg into the lab directory"),
+        Phase("boot", "vagrant up every machine"),
+        Phase("wait-ssh", "wait until every machine answers over SSH"),
+        Phase("prepare", "OS prep: modules, sysctls, swap off, time sync, /etc/hosts", ("prepare",)),
+        Phase(
+            "k3s-servers",
+            "K3s server with kine/SQLite"
+            if servers == 1
+            else f"K3s servers: embedded etcd, server 1 initialises, {servers - 1} join",
+            ("k3s_server",),
+        ),
+    ]
+    if lab.agents.count:
+        phases.append(Phase("k3s-agents", f"join {lab.agents.count} K3s agents", ("k3s_agent",)))
+    phases += [
+        Phase("kubeconfig", "fetch the kubeconfig into the lab directory", ("kubeconfig",)),
+        Phase("addons", ", ".join(addons), tuple(tags)),
+        Phase("checks", "smoke checks over SSH"),
+    ]
+    return tuple(phases)
+
+
+def _checks(lab: Lab) -> tuple[str, ...]:
+    enabled = {
+        "argocd": lab.addons.argocd.enabled,
+        "gitlab": lab.addons.gitlab.enabled,
+    }
+    return tuple(
+        c.name
+        for c in CATALOGUE
+        if c.name not in lab.checks.skip and all(enabled[addon] for addon in c.needs)
+    )
+
+
+def make_plan(lab: Lab) -> Plan:
+    """Expand a validated Lab into its Plan. Addresses: servers, then agents, then GitLab."""
+    net = ipaddress.IPv4Network(lab.network.cidr)
+    box = lab.resolved_box
+    pools: list[tuple[Role, int, int, int]] = [
+        (Role.SERVER, lab.servers.count, lab.servers.cpus, lab.servers.memory),
+        (Role.AGENT, lab.agents.count, lab.agents.cpus, lab.agents.memory),
+    ]
+    gitlab = lab.addons.gitlab
+    if gitlab.enabled:
+        pools.append((Role.GITLAB, 1, gitlab.cpus, gitlab.memory))
+
+    machines: list[Machine] = []
+    for role, count, cpus, memory in pools:
+        for index in range(1, count + 1):
+            name = f"{lab.name}-gitlab" if role is Role.GITLAB else f"{lab.name}-{role.value}-{index}"
+            ip = net.network_address + FIRST_MACHINE_OFFSET + len(machines)
+            machines.append(Machine(name, role, index, str(ip), cpus, memory, box, lab.box_version))
+
+    return Plan(
+        lab=lab,
+        network=NetworkPlan(
+            cidr=str(net),
+            netmask=str(net.netmask),
+            prefixlen=net.prefixlen,
+            host_ip=str(net.network_address + 1),
+        ),
+        machines=tuple(machines),
+        datastore="sqlite" if lab.servers.count == 1 else "etcd",
+        phases=_phases(lab),
+        checks=_checks(lab),
+    )

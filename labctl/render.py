@@ -1,0 +1,105 @@
+"""Plan -> the files Vagrant and Ansible read (pure: returns text, writes nothing).
+
+Templates use StrictUndefined, so a name missing from the context fails loudly instead of
+rendering an empty string into a Vagrantfile.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from labctl import __version__, resources
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from labctl.plan import Plan
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """Where a lab's files live on the controller; rendered into vars, so passed in, not probed."""
+
+    lab_dir: PurePosixPath
+
+    @property
+    def token_file(self) -> PurePosixPath:
+        return self.lab_dir / "secrets" / "k3s-token"
+
+    @property
+    def gitlab_password_file(self) -> PurePosixPath:
+        return self.lab_dir / "secrets" / "gitlab-root-password"
+
+
+def _to_yaml_value(value: Any) -> str:
+    """A scalar or list as YAML flow text; JSON is valid YAML and quotes what needs quoting."""
+    return json.dumps(value)
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(
+            [str(resources.data_dir()), str(resources.templates_dir())]
+        ),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701 - renders Ruby, YAML and INI, never HTML
+    )
+    env.filters["y"] = _to_yaml_value
+    env.filters["rb"] = _to_yaml_value  # a JSON string literal is a valid Ruby string literal
+    return env
+
+
+def group_vars(plan: Plan, paths: LabPaths) -> dict[str, Any]:
+    """Lab-level facts for every Ansible host, all prefixed `labctl_` (the playbooks' contract)."""
+    lab = plan.lab
+    return {
+        "labctl_lab_name": lab.name,
+        "labctl_lab_dir": str(paths.lab_dir),
+        "labctl_network_cidr": plan.network.cidr,
+        "labctl_hosts": [
+            {"name": m.name, "ip": m.ip, "role": m.role.value} for m in plan.machines
+        ],
+        "labctl_k3s_version": lab.k3s.version,
+        "labctl_k3s_disable": list(lab.k3s.disable),
+        "labctl_k3s_server_args": list(lab.k3s.server_args),
+        "labctl_k3s_agent_args": list(lab.k3s.agent_args),
+        "labctl_k3s_datastore": plan.datastore,
+        "labctl_k3s_primary": plan.primary.name,
+        "labctl_k3s_api_ip": plan.primary.ip,
+        "labctl_k3s_token_file": str(paths.token_file),
+        "labctl_offline_dir": None,
+        "labctl_argocd_enabled": lab.addons.argocd.enabled,
+        "labctl_argocd_version": lab.addons.argocd.version,
+        "labctl_argocd_host": f"argocd.{lab.name}.lab",
+        "labctl_gitlab_enabled": lab.addons.gitlab.enabled,
+        "labctl_gitlab_version": lab.addons.gitlab.version,
+        "labctl_gitlab_root_password_file": str(paths.gitlab_password_file),
+        "labctl_arch": "amd64",
+    }
+
+
+def render(plan: Plan, paths: LabPaths) -> Mapping[str, str]:
+    """Every file of the lab directory, by path relative to it."""
+    env = _environment()
+    context = {
+        "plan": plan,
+        "lab": plan.lab,
+        "version": __version__,
+        "group_vars": group_vars(plan, paths),
+    }
+    return {
+        "Vagrantfile": env.get_template("Vagrantfile.j2").render(context),
+        "inventory/hosts.yml": env.get_template("inventory.yml.j2").render(context),
+        "inventory/group_vars/all.yml": env.get_template("group_vars.yml.j2").render(context),
+        "ansible.cfg": env.get_template("ansible.cfg.j2").render(context),
+    }
