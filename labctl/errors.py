@@ -86,3 +86,23 @@ class RenderError(LabctlError):
     """The lab directory could not be written."""
 
     exit_code = ExitCode.INTERNAL
+
+
+class NotRootError(LabctlError):
+    """An action changes the host (bridges, NAT, LXC containers) and needs root."""
+
+    exit_code = ExitCode.PREFLIGHT
+
+
+class HostCommandError(LabctlError):
+    """A host tool (debootstrap, ip, iptables, tar, vagrant box add) failed; carries its stderr."""
+
+    exit_code = ExitCode.PREFLIGHT
+
+
+class BoxBuildError(HostCommandError):
+    """Building or adding a Vagrant box failed."""
+
+
+class HostNetworkError(HostCommandError):
+    """The lab's host bridge or its NAT rule could not be set up or removed."""

@@ -130,7 +130,9 @@ class Plan:
                 }
                 for m in self.machines
             ],
-            "phases": [{"name": p.name, "summary": p.summary, "tags": list(p.tags)} for p in self.phases],
+            "phases": [
+                {"name": p.name, "summary": p.summary, "tags": list(p.tags)} for p in self.phases
+            ],
             "checks": list(self.checks),
         }
 
@@ -150,7 +152,9 @@ def _phases(lab: Lab) -> tuple[Phase, ...]:
         Phase("render", "write Vagrantfile, inventory and ansible.cfg into the lab directory"),
         Phase("boot", "vagrant up every machine"),
         Phase("wait-ssh", "wait until every machine answers over SSH"),
-        Phase("prepare", "OS prep: modules, sysctls, swap off, time sync, /etc/hosts", ("prepare",)),
+        Phase(
+            "prepare", "OS prep: modules, sysctls, swap off, time sync, /etc/hosts", ("prepare",)
+        ),
         Phase(
             "k3s-servers",
             "K3s server with kine/SQLite"
@@ -196,7 +200,9 @@ def make_plan(lab: Lab) -> Plan:
     machines: list[Machine] = []
     for role, count, cpus, memory in pools:
         for index in range(1, count + 1):
-            name = f"{lab.name}-gitlab" if role is Role.GITLAB else f"{lab.name}-{role.value}-{index}"
+            name = (
+                f"{lab.name}-gitlab" if role is Role.GITLAB else f"{lab.name}-{role.value}-{index}"
+            )
             ip = net.network_address + FIRST_MACHINE_OFFSET + len(machines)
             machines.append(Machine(name, role, index, str(ip), cpus, memory, box, lab.box_version))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -18,6 +17,7 @@ from labctl import __version__, resources
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import PurePosixPath
 
     from labctl.plan import Plan
 
@@ -45,9 +45,7 @@ def _to_yaml_value(value: Any) -> str:
 @cache
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(
-            [str(resources.data_dir()), str(resources.templates_dir())]
-        ),
+        loader=jinja2.FileSystemLoader([str(resources.data_dir()), str(resources.templates_dir())]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -66,9 +64,7 @@ def group_vars(plan: Plan, paths: LabPaths) -> dict[str, Any]:
         "labctl_lab_name": lab.name,
         "labctl_lab_dir": str(paths.lab_dir),
         "labctl_network_cidr": plan.network.cidr,
-        "labctl_hosts": [
-            {"name": m.name, "ip": m.ip, "role": m.role.value} for m in plan.machines
-        ],
+        "labctl_hosts": [{"name": m.name, "ip": m.ip, "role": m.role.value} for m in plan.machines],
         "labctl_k3s_version": lab.k3s.version,
         "labctl_k3s_disable": list(lab.k3s.disable),
         "labctl_k3s_server_args": list(lab.k3s.server_args),

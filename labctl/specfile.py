@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -18,6 +17,8 @@ from labctl.errors import SpecError, SpecProblem
 from labctl.spec import Lab, cross_field_problems
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pydantic_core import ErrorDetails
 
 Loc = tuple[str | int, ...]
@@ -68,7 +69,7 @@ def _mark(node: yaml.Node) -> Position:
 
 def _compose_with_positions(text: str) -> tuple[Any, Positions]:
     """Compose YAML into plain data, recording each path's position and refusing duplicate keys."""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader is safe
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
     positions = Positions()
     if node is None:
         return None, positions
@@ -121,7 +122,7 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _describe(error: ErrorDetails) -> str:
+def _describe(error: ErrorDetails) -> str:  # noqa: PLR0911 - one return per kind, read as a table
     """One pydantic error as a sentence that says what is wrong and what to do."""
     kind, loc, value, ctx = error["type"], error["loc"], error.get("input"), error.get("ctx", {})
     if kind == "extra_forbidden":

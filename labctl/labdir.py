@@ -1,0 +1,91 @@
+"""The lab directory `.labctl/<name>/` beside the spec: rendered files and per-lab secrets.
+
+Writes are atomic (temp file + rename) and skip files whose content is unchanged, so a failed
+or interrupted render never leaves a half-written Vagrantfile and re-renders touch nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from labctl.errors import RenderError
+from labctl.render import LabPaths
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from labctl.plan import Plan
+
+STATE_DIR = ".labctl"
+
+
+@dataclass(frozen=True)
+class Written:
+    """One file of the lab directory and whether this render changed it."""
+
+    path: Path
+    changed: bool
+
+
+def lab_dir_for(spec_path: Path | None, name: str, cwd: Path | None = None) -> Path:
+    """`.labctl/<name>/` beside the spec file, or in the working directory for the default lab."""
+    base = spec_path.resolve().parent if spec_path else (cwd or Path.cwd()).resolve()
+    return base / STATE_DIR / name
+
+
+def lab_paths(lab_dir: Path) -> LabPaths:
+    return LabPaths(PurePosixPath(lab_dir.as_posix()))
+
+
+def write_atomic(path: Path, content: str, mode: int = 0o644) -> bool:
+    """Write `content` to `path` through a temp file; False (and no write) when unchanged."""
+    try:
+        if path.read_text(encoding="utf-8") == content and (path.stat().st_mode & 0o777) == mode:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+        Path(tmp).chmod(mode)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def ensure_secret(path: Path, nbytes: int = 32) -> bool:
+    """Create a random secret file (0600, in a 0700 folder) once; never rotate an existing one."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    if path.exists():
+        path.chmod(0o600)
+        return False
+    return write_atomic(path, secrets.token_hex(nbytes) + "\n", mode=0o600)
+
+
+def write_lab(lab_dir: Path, files: Mapping[str, str], plan: Plan) -> list[Written]:
+    """Write the rendered files and make sure the lab's secrets exist."""
+    paths = lab_paths(lab_dir)
+    try:
+        written = [
+            Written(lab_dir / rel, write_atomic(lab_dir / rel, content))
+            for rel, content in sorted(files.items())
+        ]
+        ensure_secret(Path(str(paths.token_file)))
+        if plan.gitlab:
+            ensure_secret(Path(str(paths.gitlab_password_file)), nbytes=16)
+    except OSError as exc:
+        raise RenderError(
+            f"cannot write the lab directory {lab_dir}: {exc.strerror or exc}",
+            "check that the folder beside lab.yaml is writable and the disk is not full",
+        ) from None
+    return written
