@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install the host packages labctl's lxc test bed needs, only those missing. Idempotent.
+# Called by .ci/run as root on a fresh Debian 12 machine.
+set -euo pipefail
+
+PACKAGES=(
+  lxc             # lxc-create/start/attach, /usr/share/lxc/config/common.conf
+  vagrant         # 2.3.4 in Debian 12
+  vagrant-lxc     # the lxc provider plugin (1.4.3)
+  debootstrap     # builds the rootfs of boxes and plain hosts
+  bridge-utils    # vagrant-lxc calls brctl
+  iptables        # MASQUERADE for the lab networks
+  dnsmasq-base    # lxc's package expects it; labctl itself uses static addresses
+  kmod            # depmod: the module tree that makes modprobe work inside machines
+  openssh-client  # ssh/ssh-keygen for the test bed's hosts
+  rsync           # copying rootfs trees for plain hosts
+  xz-utils
+)
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps.sh: needs root (apt-get)" >&2
+  exit 1
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps.sh: all present (${PACKAGES[*]})"
+fi
+
+vagrant plugin list | grep -q vagrant-lxc || {
+  echo "install-deps.sh: vagrant does not list the vagrant-lxc plugin" >&2
+  exit 1
+}
