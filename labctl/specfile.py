@@ -171,11 +171,6 @@ def _problem(
 
 def parse_lab(text: str, filename: str = "lab.yaml") -> LoadedLab:
     """Parse and validate a lab spec; raise SpecError listing every problem found."""
-    if not text.strip():
-        raise SpecError(
-            [SpecProblem(filename, None, None, "", "the file is empty")],
-            "write a lab spec into it, or run `labctl init` for a commented one",
-        )
     try:
         data, positions = _compose_with_positions(text)
     except _DuplicateKeyError as dup:
@@ -194,6 +189,11 @@ def parse_lab(text: str, filename: str = "lab.yaml") -> LoadedLab:
     except yaml.YAMLError as exc:
         raise SpecError([SpecProblem(filename, None, None, "", f"YAML error: {exc}")]) from None
 
+    if data is None:  # only comments, or a lone `---`
+        raise SpecError(
+            [SpecProblem(filename, None, None, "", "the file is empty")],
+            "write a lab spec into it, or run `labctl init` for a commented one",
+        )
     if not isinstance(data, dict):
         problem = SpecProblem(
             filename,

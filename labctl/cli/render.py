@@ -7,7 +7,7 @@ from labctl.cli.output import OUT
 
 
 def render(file: SpecArg = None) -> None:
-    """Write Vagrantfile, inventory and ansible.cfg into .labctl/<name>/."""
+    """Write Vagrantfile, inventory, ansible.cfg."""
     resolved = resolve(file)
     for path, changed in render_lab(resolved):
         OUT.line(f"{'wrote    ' if changed else 'unchanged'} {relative(path)}")

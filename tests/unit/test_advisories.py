@@ -1,0 +1,34 @@
+"""Warnings on valid specs: etcd quorum, VirtualBox's host-only range, host RAM."""
+
+from __future__ import annotations
+
+from labctl.advisories import advisories
+from labctl.specfile import parse_lab
+
+
+def warnings(text: str, free: int | None = 64 * 1024) -> list[str]:
+    return [str(w) for w in advisories(parse_lab(text, "lab.yaml"), free)]
+
+
+def test_a_plain_lab_has_no_warnings() -> None:
+    assert warnings("name: demo\n") == []
+
+
+def test_two_servers_warn_about_etcd_quorum_at_the_count() -> None:
+    (line,) = warnings("name: demo\nservers:\n  count: 2\n")
+    assert line.startswith("lab.yaml:3:10: servers.count: 2 servers")
+    assert "use 1 or 3" in line
+
+
+def test_cidr_outside_virtualbox_range_names_networks_conf() -> None:
+    (line,) = warnings("name: demo\nnetwork: {cidr: 10.10.0.0/24}\n")
+    assert "/etc/vbox/networks.conf" in line
+    assert warnings("name: demo\nprovider: libvirt\nnetwork: {cidr: 10.10.0.0/24}\n") == []
+    assert warnings("name: demo\nnetwork: {cidr: 192.168.60.0/24}\n") == []  # inside /21
+
+
+def test_lab_larger_than_free_ram_warns_with_both_figures() -> None:
+    (line,) = warnings("name: demo\n", free=4000)
+    assert "6144 MiB" in line
+    assert "4000 MiB free" in line
+    assert warnings("name: demo\n", free=None) == []

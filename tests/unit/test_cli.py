@@ -1,0 +1,181 @@
+"""The CLI as a user meets it: exit codes, one-line errors, no tracebacks, fast --help."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from labctl.cli.app import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(exited.value.code or 0), out, err
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_init_validate_dry_run_is_the_newcomer_path(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["init"], capsys)[0] == 0
+    assert (in_tmp / "lab.yaml").exists()
+    code, out, _ = run(["validate"], capsys)
+    assert code == 0
+    assert "lab.yaml: valid. Lab 'demo': 1 server(s), 2 agent(s)" in out
+    code, out, _ = run(["up", "--dry-run"], capsys)
+    assert code == 0
+    for text in ("demo-server-1", "192.168.56.12", "k3s-servers", "kine/SQLite", "Rendered into"):
+        assert text in out
+    assert (in_tmp / ".labctl" / "demo" / "Vagrantfile").exists()
+
+
+@pytest.mark.parametrize("template", ["default", "ha", "gitops"])
+def test_every_init_template_is_a_valid_spec(
+    template: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["init", "--template", template], capsys)[0] == 0
+    code, out, err = run(["validate"], capsys)
+    assert code == 0, err
+    assert "valid" in out
+
+
+def test_init_refuses_to_overwrite_without_force(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_tmp / "lab.yaml").write_text("name: mine\n")
+    code, _, err = run(["init"], capsys)
+    assert code == 2
+    assert err.splitlines() == [
+        "error: lab.yaml already exists; not overwriting it",
+        "hint: pass --force to replace it, or --file to write elsewhere",
+    ]
+    assert (in_tmp / "lab.yaml").read_text() == "name: mine\n"
+    assert run(["init", "--force"], capsys)[0] == 0
+
+
+def test_no_spec_file_uses_the_builtin_default_and_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = run(["validate"], capsys)
+    assert code == 0
+    assert "built-in default lab" in out
+
+
+def test_bad_spec_prints_one_line_per_problem_and_exits_2(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_tmp / "lab.yaml").write_text("name: demo\nagents:\n  memory: 256\n  cpu: 2\n")
+    code, out, err = run(["up", "--dry-run"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.splitlines() == [
+        "error: lab.yaml:3:11: agents.memory: 256 MiB is below the 512 MiB an agent needs; "
+        "give it at least 512",
+        "error: lab.yaml:4:3: agents.cpu: unknown key 'cpu'; did you mean 'cpus'?",
+        "hint: fix the lines above; `labctl schema` prints every key with its type and default",
+    ]
+    assert not (in_tmp / ".labctl").exists(), "nothing may be written for a bad spec"
+
+
+def test_warnings_go_to_stderr_and_do_not_fail(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_tmp / "lab.yaml").write_text("name: demo\nservers: {count: 2}\n")
+    code, _, err = run(["validate"], capsys)
+    assert code == 0
+    assert err.startswith("warning: lab.yaml:2:18: servers.count: 2 servers")
+
+
+def test_usage_errors_exit_2_with_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["validate", "--bogus"], capsys)
+    assert code == 2
+    assert err.splitlines() == [
+        "error: No such option: --bogus",
+        "hint: `labctl validate --help` shows the usage",
+    ]
+    assert run(["up", "-o", "yaml"], capsys)[0] == 2
+
+
+def test_up_without_dry_run_says_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(["up"], capsys)
+    assert code == 3
+    assert err.startswith("error: booting machines is not part of this labctl build yet")
+
+
+def test_dry_run_json_is_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["up", "--dry-run", "-o", "json"], capsys)
+    assert code == 0
+    document = json.loads(out.split("\n", 1)[1])  # first line says the default lab is used
+    assert document["dry_run"] is True
+    assert [m["ip"] for m in document["plan"]["machines"]] == [
+        "192.168.56.10", "192.168.56.11", "192.168.56.12",
+    ]  # fmt: skip
+
+
+def test_schema_describes_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["schema"], capsys)
+    schema = json.loads(out)
+    assert code == 0
+    assert schema["required"] == ["name"]
+    assert schema["additionalProperties"] is False
+    assert set(schema["properties"]) >= {"name", "provider", "network", "k3s", "servers", "agents"}
+
+
+def test_an_unexpected_failure_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from labctl.cli import common
+
+    def explode(*_: object, **__: object) -> None:
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(common, "load_spec", explode)
+    monkeypatch.setattr("labctl.cli.validate.load_spec", explode)
+    code, _, err = run(["validate"], capsys)
+    assert code == 1
+    assert err.splitlines()[0] == "error: internal error: ZeroDivisionError: boom"
+    assert "Traceback" not in err
+
+
+def test_version_and_python_dash_m(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0
+    assert out.startswith("labctl ")
+    proc = subprocess.run(
+        [sys.executable, "-m", "labctl", "--version"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0
+    assert proc.stdout == out
+
+
+def test_help_does_not_import_the_edges_or_the_core() -> None:
+    probe = (
+        "import sys\n"
+        "from labctl.cli.app import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = ['paramiko', 'ansible_runner', 'vagrant', 'pydantic', 'jinja2', 'rich']\n"
+        "print('HEAVY=' + ','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert proc.stdout.splitlines()[-1] == "HEAVY=", proc.stdout
