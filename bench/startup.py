@@ -1,0 +1,80 @@
+"""Startup benchmark: `labctl --help` and `labctl validate` beside `ansible-playbook --version`.
+
+Each command runs RUNS times in one session, interleaved so machine noise hits all alike;
+medians and the ratios between them are printed. Targets (issue 2): --help <= 0.15 s,
+validate <= 0.30 s, and both >= 4x faster than ansible-playbook --version.
+
+    python bench/startup.py [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGETS = {"labctl --help": 0.15, "labctl validate": 0.30}
+
+
+def executable(name: str) -> str:
+    """Prefer the script beside this interpreter: version-manager shims add their own startup."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        sys.exit(f"error: {name} not found; install the project with its test extras first")
+    return found
+
+
+def time_once(argv: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    runs = parser.parse_args().runs
+
+    labctl, ansible = executable("labctl"), executable("ansible-playbook")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        subprocess.run([labctl, "init", "--template", "gitops"], cwd=work, check=True,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
+        commands = {
+            "labctl --help": [labctl, "--help"],
+            "labctl validate": [labctl, "validate"],
+            "ansible-playbook --version": [ansible, "--version"],
+        }
+        for argv in commands.values():  # warm the page cache once
+            time_once(argv, work)
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(runs):
+            for name, argv in commands.items():
+                samples[name].append(time_once(argv, work))
+
+    medians = {name: statistics.median(times) for name, times in samples.items()}
+    baseline = medians["ansible-playbook --version"]
+    print(f"startup, median of {runs} interleaved runs")
+    print(f"  {'command':<28} {'median':>8} {'target':>8} {'vs ansible':>11}  verdict")
+    failed = False
+    for name, median in medians.items():
+        target = TARGETS.get(name)
+        ratio = baseline / median
+        verdict = "-"
+        if target is not None:
+            ok = median <= target and ratio >= 4
+            failed |= not ok
+            verdict = "ok" if ok else "MISSED"
+        target_text = f"{target:.2f}s" if target else "-"
+        print(f"  {name:<28} {median:>7.3f}s {target_text:>8} {ratio:>10.1f}x  {verdict}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
