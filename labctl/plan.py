@@ -5,6 +5,7 @@ The same Lab always gives the same Plan, and `Plan.to_dict` is stable, so plans 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,6 +18,16 @@ if TYPE_CHECKING:
     from labctl.spec import Lab
 
 Datastore = Literal["sqlite", "etcd"]
+
+IFNAME_MAX = 15  # Linux interface names: IFNAMSIZ 16 with the trailing NUL
+
+
+def lxc_bridge_name(lab: str) -> str:
+    """The host bridge of an lxc lab: `lc-<lab>`, with a digest when that exceeds 15 chars."""
+    name = f"lc-{lab}"
+    if len(name) <= IFNAME_MAX:
+        return name
+    return f"lc-{lab[:7]}-{hashlib.sha256(lab.encode()).hexdigest()[:4]}"
 
 
 class Role(StrEnum):
@@ -63,6 +74,7 @@ class NetworkPlan:
     netmask: str
     prefixlen: int
     host_ip: str
+    bridge: str | None = None  # lxc only: the host bridge labctl creates for the lab
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,7 @@ class Plan:
                 "cidr": self.network.cidr,
                 "netmask": self.network.netmask,
                 "host_ip": self.network.host_ip,
+                "bridge": self.network.bridge,
             },
             "datastore": self.datastore,
             "k3s_version": self.lab.k3s.version,
@@ -213,6 +226,7 @@ def make_plan(lab: Lab) -> Plan:
             netmask=str(net.netmask),
             prefixlen=net.prefixlen,
             host_ip=str(net.network_address + 1),
+            bridge=lxc_bridge_name(lab.name) if lab.provider == "lxc" else None,
         ),
         machines=tuple(machines),
         datastore="sqlite" if lab.servers.count == 1 else "etcd",

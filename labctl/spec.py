@@ -22,7 +22,7 @@ from pydantic import (
 
 from labctl.catalogue import CHECK_NAMES
 
-Provider = Literal["virtualbox", "libvirt"]
+Provider = Literal["virtualbox", "libvirt", "lxc"]
 K3sComponent = Literal[
     "coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"
 ]
@@ -30,6 +30,7 @@ K3sComponent = Literal[
 DEFAULT_BOXES: dict[str, str] = {
     "virtualbox": "bento/ubuntu-24.04",
     "libvirt": "generic/ubuntu2204",
+    "lxc": "labctl/ubuntu-noble",  # built locally: `labctl box build --provider lxc`
 }
 DEFAULT_K3S_VERSION = "v1.31.12+k3s1"
 DEFAULT_ARGOCD_VERSION = "v2.14.11"

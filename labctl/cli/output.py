@@ -37,7 +37,7 @@ class Output:
                 self._err = Console(stderr=True, highlight=False, soft_wrap=True)
             return self._err
         if self._out is None:
-            self._out = Console(highlight=False, soft_wrap=True)
+            self._out = Console(highlight=False)
         return self._out
 
     def line(self, text: str = "", *, style: str | None = None) -> None:

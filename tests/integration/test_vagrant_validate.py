@@ -42,7 +42,9 @@ def vagrant_env(home: Path, provider: str) -> dict[str, str]:
 @pytest.mark.parametrize("shape", sorted(SHAPES))
 def test_rendered_vagrantfile_validates(shape: str, provider: str, tmp_path: Path) -> None:
     vagrant, ruby = need("vagrant"), need("ruby")
-    (tmp_path / "Vagrantfile").write_text((GOLDEN / f"{shape}-{provider}" / "Vagrantfile").read_text())
+    (tmp_path / "Vagrantfile").write_text(
+        (GOLDEN / f"{shape}-{provider}" / "Vagrantfile").read_text()
+    )
     syntax = subprocess.run(
         [ruby, "-c", "Vagrantfile"], cwd=tmp_path, capture_output=True, text=True, check=False
     )
@@ -60,19 +62,31 @@ def test_rendered_vagrantfile_validates(shape: str, provider: str, tmp_path: Pat
     assert "Vagrantfile validated successfully." in result.stdout
 
 
-def test_vagrant_validate_would_catch_a_broken_provider_block(tmp_path: Path) -> None:
-    """Proves the fake lets Vagrant's real validator run: an unknown setting is refused."""
+BROKEN = {
+    "virtualbox": ("vb.linked_clone = true", "vb.linked_clones = 1", "linked_clones"),
+    "libvirt": ('lv.graphics_type = "none"', "lv.graphic_type = 1", "graphic_type"),
+    "lxc": ('lxc.backingstore = "dir"', "lxc.backing_store = 1", "backing_store"),
+}
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_vagrant_validate_would_catch_a_broken_provider_block(
+    provider: str, tmp_path: Path
+) -> None:
+    """Proves each provider's real validator runs on our files: an unknown setting is refused."""
     vagrant = need("vagrant")
-    text = (GOLDEN / "default-virtualbox" / "Vagrantfile").read_text()
-    (tmp_path / "Vagrantfile").write_text(text.replace("vb.linked_clone = true", "vb.linked_clones = 1"))
+    good, bad, named = BROKEN[provider]
+    text = (GOLDEN / f"default-{provider}" / "Vagrantfile").read_text()
+    assert good in text
+    (tmp_path / "Vagrantfile").write_text(text.replace(good, bad))
     result = subprocess.run(
         [vagrant, "validate"],
         cwd=tmp_path,
-        env=vagrant_env(tmp_path / ".vagrant.d", "virtualbox"),
+        env=vagrant_env(tmp_path / ".vagrant.d", provider),
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
     assert result.returncode != 0
-    assert "linked_clones" in result.stdout + result.stderr
+    assert named in result.stdout + result.stderr

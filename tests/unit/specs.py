@@ -16,7 +16,7 @@ SHAPES: dict[str, str] = {
         "box_version: '>= 202502.21.0'\n"
     ),
 }
-PROVIDERS = ("virtualbox", "libvirt")
+PROVIDERS = ("virtualbox", "libvirt", "lxc")
 
 
 def spec_text(shape: str, provider: str) -> str:
