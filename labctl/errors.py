@@ -106,3 +106,67 @@ class BoxBuildError(HostCommandError):
 
 class HostNetworkError(HostCommandError):
     """The lab's host bridge or its NAT rule could not be set up or removed."""
+
+
+class SshError(LabctlError):
+    """A machine could not be reached or used over SSH (labctl.ssh)."""
+
+    exit_code = ExitCode.BOOT
+
+
+class SshUnreachableError(SshError):
+    """Connecting kept failing (refused, timed out, no SSH banner) until the retries ran out."""
+
+
+class SshAuthError(SshError):
+    """The machine answered but refused the key `vagrant ssh-config` named."""
+
+
+class HostKeyMismatchError(SshError):
+    """The machine's host key differs from the one this lab's known_hosts recorded first."""
+
+
+class CommandTimeoutError(SshError):
+    """A command ran longer than its timeout; its channel was closed, the connection kept."""
+
+
+class StateError(LabctlError):
+    """The lab's saved state cannot be read."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class PreflightError(LabctlError):
+    """The host cannot run this lab: a tool, a provider, memory or disk is missing."""
+
+    exit_code = ExitCode.PREFLIGHT
+
+
+class BootError(LabctlError):
+    """Vagrant could not create, boot or describe a machine."""
+
+    exit_code = ExitCode.BOOT
+
+
+class ProvisionError(LabctlError):
+    """An Ansible phase failed on one or more machines."""
+
+    exit_code = ExitCode.PROVISION
+
+
+class ChecksFailedError(LabctlError):
+    """The lab came up but one or more smoke checks failed."""
+
+    exit_code = ExitCode.CHECKS_FAILED
+
+
+class LockedError(LabctlError):
+    """Another labctl holds this lab's lock."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class InterruptedError_(LabctlError):  # noqa: N801 - the builtin InterruptedError means EINTR
+    """The user pressed Ctrl-C; state was saved and the next `up` resumes."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,367 @@
+"""SSH to the lab's machines: the one module that imports paramiko (and only when it connects).
+
+A lab's machines are reached with what `vagrant ssh-config` reports (host, port, user, key), one
+reused connection per machine. Host keys are trusted on first use and written to the lab's own
+known_hosts file; a later mismatch is an error. ~/.ssh/known_hosts is never read or written.
+
+Importing this module is cheap: paramiko is imported on the first connection, so `labctl --help`
+and the pure check judges never pay for it.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from labctl.errors import (
+    CommandTimeoutError,
+    HostKeyMismatchError,
+    SshAuthError,
+    SshError,
+    SshUnreachableError,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+    from types import TracebackType
+
+    import paramiko
+
+_READ_CHUNK = 65536
+# How long one wait for output lasts; bounds the latency a command's end can go unnoticed.
+_POLL_SECONDS = 0.02
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """How to reach one machine: exactly what `vagrant ssh-config` reports for it."""
+
+    name: str
+    host: str
+    port: int
+    user: str
+    key_file: Path
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command on a machine gave back; `elapsed` is wall time seen from the controller."""
+
+    exit_status: int
+    stdout: str
+    stderr: str
+    elapsed: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for machines that are not ready yet (booting, sshd starting, key being swapped).
+
+    Network failures (refused, timed out, no banner) are retried `attempts` times; an
+    authentication failure only `auth_attempts` times, since a wrong key does not heal by waiting
+    but Vagrant's key swap right after boot can fail the first try.
+    """
+
+    attempts: int = 8
+    first_delay: float = 0.5
+    factor: float = 2.0
+    max_delay: float = 8.0
+    auth_attempts: int = 3
+
+    def delays(self) -> Iterator[float]:
+        """The pauses between attempts: first_delay, growing by factor, capped at max_delay."""
+        delay = self.first_delay
+        for _ in range(max(self.attempts - 1, 0)):
+            yield min(delay, self.max_delay)
+            delay *= self.factor
+
+
+@dataclass
+class _Connection:
+    client: paramiko.SSHClient
+    commands: int = 0
+
+
+@dataclass
+class SshPool:
+    """One reused SSH connection per machine, host keys pinned in the lab's known_hosts file.
+
+    Use as a context manager (or call `close`). `run` is safe to call from several threads; each
+    machine is connected once, on first use.
+    """
+
+    known_hosts: Path
+    connect_timeout: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    connections_opened: int = 0
+    _connections: dict[SshTarget, _Connection] = field(default_factory=dict, repr=False)
+    _failed: dict[SshTarget, SshError] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __enter__(self) -> SshPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every connection; the pool can be used again afterwards."""
+        with self._lock:
+            for conn in self._connections.values():
+                conn.client.close()
+            self._connections.clear()
+            self._failed.clear()
+
+    def run(
+        self, target: SshTarget, command: str, timeout: float = 60.0, *, stdin: str | None = None
+    ) -> CommandResult:
+        """Run `command` through the machine's login shell; `stdin` (e.g. a password) is sent to
+        it and never appears on a command line. Raises CommandTimeoutError after `timeout` s."""
+        conn = self._connection(target)
+        try:
+            result = _exec(
+                conn.client,
+                target,
+                command,
+                timeout,
+                stdin=stdin,
+                open_timeout=self.connect_timeout,
+            )
+        except _TransportLostError:
+            # The machine rebooted or the connection idled out: reconnect once, then run again.
+            self._drop(target)
+            conn = self._connection(target)
+            result = _exec(
+                conn.client,
+                target,
+                command,
+                timeout,
+                stdin=stdin,
+                open_timeout=self.connect_timeout,
+            )
+        conn.commands += 1
+        return result
+
+    def commands_run(self, target: SshTarget) -> int:
+        """How many commands went over the machine's current connection (for measurements)."""
+        conn = self._connections.get(target)
+        return conn.commands if conn else 0
+
+    def _drop(self, target: SshTarget) -> None:
+        with self._lock:
+            conn = self._connections.pop(target, None)
+        if conn:
+            conn.client.close()
+
+    def _connection(self, target: SshTarget) -> _Connection:
+        with self._lock:
+            if target in self._failed:
+                # Already retried to exhaustion in this run: fail at once instead of waiting again.
+                raise self._failed[target]
+            conn = self._connections.get(target)
+            if conn is not None:
+                return conn
+            try:
+                client = self._connect_with_retries(target)
+            except SshUnreachableError as exc:
+                self._failed[target] = exc
+                raise
+            conn = _Connection(client)
+            self._connections[target] = conn
+            self.connections_opened += 1
+            return conn
+
+    def _connect_with_retries(self, target: SshTarget) -> paramiko.SSHClient:
+        import paramiko  # noqa: PLC0415 - the only paramiko import, deferred to the first connect
+
+        if not target.key_file.is_file():
+            raise SshError(
+                f"{target.name}: SSH key {target.key_file} does not exist",
+                hint="run `labctl up` (or `vagrant ssh-config`) again to refresh the lab's keys",
+            )
+        delays = self.retry.delays()
+        auth_failures = 0
+        attempt = 0
+        last = ""
+        while True:
+            attempt += 1
+            try:
+                return self._connect_once(target)
+            except paramiko.BadHostKeyException as exc:
+                raise _mismatch(target, exc, self.known_hosts) from None
+            except paramiko.AuthenticationException as exc:
+                auth_failures += 1
+                last = f"authentication failed: {exc}"
+                if auth_failures >= self.retry.auth_attempts:
+                    raise SshAuthError(
+                        f"{target.name} ({target.address}) refused the key {target.key_file} "
+                        f"for user {target.user}",
+                        hint="the machine's authorized key changed; run `vagrant ssh-config` in "
+                        "the lab directory to see which key Vagrant uses, or `labctl up` again",
+                    ) from None
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                # Refused, timed out, unreachable, no banner yet, reset mid-handshake.
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            delay = next(delays, None)
+            if delay is None:
+                raise SshUnreachableError(
+                    f"{target.name} ({target.address}) is not reachable over SSH after "
+                    f"{attempt} attempts: {last}",
+                    hint="check the machine is running (`labctl status`); a machine that just "
+                    "booted may need longer, a stopped one needs `labctl up`",
+                )
+            self.sleep(delay)
+
+    def _connect_once(self, target: SshTarget) -> paramiko.SSHClient:
+        import paramiko  # noqa: PLC0415 - see _connect_with_retries
+
+        client = paramiko.SSHClient()
+        if self.known_hosts.exists():
+            client.get_host_keys().load(str(self.known_hosts))
+        client.set_missing_host_key_policy(_trust_on_first_use(self.known_hosts))
+        try:
+            client.connect(
+                hostname=target.host,
+                port=target.port,
+                username=target.user,
+                key_filename=str(target.key_file),
+                timeout=self.connect_timeout,
+                banner_timeout=self.connect_timeout,
+                auth_timeout=self.connect_timeout,
+                allow_agent=False,
+                look_for_keys=False,
+            )
+        except BaseException:
+            client.close()
+            raise
+        transport = client.get_transport()
+        if transport is not None:
+            # Keeps NAT and idle timeouts from dropping a connection reused across many checks.
+            transport.set_keepalive(15)
+        return client
+
+
+class _TransportLostError(Exception):
+    """The connection died under a command; the pool reconnects once and retries."""
+
+
+def _known_hosts_name(target: SshTarget) -> str:
+    return target.host if target.port == 22 else f"[{target.host}]:{target.port}"
+
+
+def _mismatch(
+    target: SshTarget, exc: paramiko.BadHostKeyException, known_hosts: Path
+) -> HostKeyMismatchError:
+    return HostKeyMismatchError(
+        f"{target.name} ({target.address}) presented host key {exc.key.fingerprint}, but this "
+        f"lab's known_hosts recorded {exc.expected_key.fingerprint}",
+        hint=f"if the machine was re-created, delete the line for {_known_hosts_name(target)} "
+        f"from {known_hosts} (or `labctl destroy` and `labctl up`); otherwise another machine "
+        "answers at that address",
+    )
+
+
+def _trust_on_first_use(path: Path) -> paramiko.MissingHostKeyPolicy:
+    """A paramiko policy: record an unknown host's key in the lab's known_hosts, accept it."""
+    import paramiko  # noqa: PLC0415 - see SshPool._connect_with_retries
+
+    class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
+        def missing_host_key(
+            self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+        ) -> None:
+            client.get_host_keys().add(hostname, key.get_name(), key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Appended, not rewritten, so entries for the lab's other machines are never lost.
+            with path.open("a", encoding="ascii") as known:
+                known.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+            path.chmod(0o600)
+
+    return TrustOnFirstUse()
+
+
+def _exec(
+    client: paramiko.SSHClient,
+    target: SshTarget,
+    command: str,
+    timeout: float,
+    *,
+    stdin: str | None,
+    open_timeout: float,
+) -> CommandResult:
+    import paramiko  # noqa: PLC0415 - see SshPool._connect_with_retries
+
+    transport = client.get_transport()
+    if transport is None or not transport.is_active():
+        raise _TransportLostError
+    start = time.monotonic()
+    try:
+        channel = transport.open_session(timeout=open_timeout)
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        raise _TransportLostError from exc
+    out, err = bytearray(), bytearray()
+    with channel:
+        channel.exec_command(command)
+        if stdin is not None:
+            channel.sendall(stdin.encode())
+        channel.shutdown_write()
+        deadline = start + timeout
+        while True:
+            drained = _drain(channel, out, err)
+            if (
+                channel.exit_status_ready()
+                and (channel.eof_received or channel.closed)
+                and not drained
+            ):
+                _drain(channel, out, err)
+                break
+            if time.monotonic() >= deadline:
+                raise CommandTimeoutError(
+                    f"{target.name}: `{_short(command)}` did not finish within {timeout:g} s",
+                    hint="the machine may be overloaded or the service it waits for is down; "
+                    "rerun with a longer timeout or look at the machine with `labctl ssh`",
+                )
+            if not transport.is_active():
+                raise _TransportLostError
+            select.select([channel], [], [], _POLL_SECONDS)
+        status = channel.recv_exit_status()
+    return CommandResult(
+        exit_status=status,
+        stdout=out.decode(errors="replace"),
+        stderr=err.decode(errors="replace"),
+        elapsed=time.monotonic() - start,
+    )
+
+
+def _drain(channel: paramiko.Channel, out: bytearray, err: bytearray) -> bool:
+    """Read what is buffered on both streams; True when anything was read."""
+    got = False
+    while channel.recv_ready():
+        out += channel.recv(_READ_CHUNK)
+        got = True
+    while channel.recv_stderr_ready():
+        err += channel.recv_stderr(_READ_CHUNK)
+        got = True
+    return got
+
+
+def _short(command: str, limit: int = 80) -> str:
+    line = " ".join(command.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
