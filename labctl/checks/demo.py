@@ -1,0 +1,37 @@
+"""The contract between the checks and what the playbooks deploy (the gitops_demo role).
+
+The checks look for exactly these names; change them here and in playbooks/ together.
+The demo app is traefik/whoami (or anything that answers GET /api with JSON carrying the pod's
+"hostname"), which is how service-balancing and ingress tell pods apart without grepping.
+"""
+
+from __future__ import annotations
+
+DEMO_NAMESPACE = "demo"
+DEMO_DEPLOYMENT = "demo"
+DEMO_SERVICE = "demo"
+DEMO_SELECTOR = "app=demo"
+DEMO_REPLICAS = 3
+DEMO_API_PATH = "/api"
+
+ARGOCD_NAMESPACE = "argocd"
+ARGOCD_APPLICATION = "demo"
+# GitLab project (namespace/path) and branch Argo CD syncs the demo from, and the manifest
+# whose `replicas:` the gitops check changes and changes back.
+GITLAB_PROJECT = "root/demo"
+GITLAB_BRANCH = "main"
+GITLAB_MANIFEST = "deployment.yaml"
+
+# Small, multi-arch, with sh, nslookup and wget: the throw-away probe pods' image.
+PROBE_IMAGE = "busybox:1.36.1"
+PROBE_POD_PREFIX = "labctl-probe"
+
+
+def demo_host(lab: str) -> str:
+    """Host name of the demo app's Ingress (Traefik routes on it)."""
+    return f"demo.{lab}.lab"
+
+
+def argocd_host(lab: str) -> str:
+    """Host name of Argo CD's Ingress; matches labctl_argocd_host in the rendered group vars."""
+    return f"argocd.{lab}.lab"
