@@ -29,16 +29,23 @@ class LabctlError(Exception):
 
     exit_code: ExitCode = ExitCode.INTERNAL
 
-    def __init__(self, message: str, hint: str = "", exit_code: ExitCode | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        hint: str = "",
+        exit_code: ExitCode | None = None,
+        details: list[str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.details = details or []
         if exit_code is not None:
             self.exit_code = exit_code
 
     def lines(self) -> list[str]:
-        """The lines the CLI prints, without the `error:` prefix."""
-        return [self.message]
+        """The lines the CLI prints, without the `error:` prefix: the message, then details."""
+        return [self.message, *self.details]
 
 
 class UsageError(LabctlError):
@@ -166,7 +173,24 @@ class LockedError(LabctlError):
     exit_code = ExitCode.LOCKED
 
 
-class InterruptedError_(LabctlError):  # noqa: N801 - the builtin InterruptedError means EINTR
+class InterruptedByUserError(LabctlError):
     """The user pressed Ctrl-C; state was saved and the next `up` resumes."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class PreflightFailedError(PreflightError):
+    """`labctl doctor` found the host unfit for the lab: one line per failing check, keyed by id.
+
+    `failed` maps each check id (what `--skip-preflight ID` takes) to its line, so the CLI prints
+    every problem at once and a JSON event can name the ids.
+    """
+
+    def __init__(self, failed: dict[str, str], hint: str = "") -> None:
+        self.failed = dict(failed)
+        count = len(self.failed)
+        noun = "check" if count == 1 else "checks"
+        super().__init__(f"{count} preflight {noun} failed: {', '.join(self.failed)}", hint)
+
+    def lines(self) -> list[str]:
+        return [f"{check}: {text}" for check, text in self.failed.items()]

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from labctl.errors import RenderError
-from labctl.render import LabPaths
+from labctl.render import LabPaths, render
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -89,3 +89,8 @@ def write_lab(lab_dir: Path, files: Mapping[str, str], plan: Plan) -> list[Writt
             "check that the folder beside lab.yaml is writable and the disk is not full",
         ) from None
     return written
+
+
+def render_into(plan: Plan, lab_dir: Path) -> list[Written]:
+    """Render the plan and write it into the lab directory (the `render` phase)."""
+    return write_lab(lab_dir, render(plan, lab_paths(lab_dir)), plan)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pathlib import PurePosixPath
 
     from labctl.plan import Plan
+    from labctl.ssh import SshTarget
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,31 @@ def render(plan: Plan, paths: LabPaths) -> Mapping[str, str]:
         "inventory/group_vars/all.yml": env.get_template("group_vars.yml.j2").render(context),
         "ansible.cfg": env.get_template("ansible.cfg.j2").render(context),
     }
+
+
+def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) -> str:
+    """inventory/ssh.yml: how Ansible reaches each machine, from `vagrant ssh-config`.
+
+    Host keys go to the lab's own known_hosts (first use is trusted, a change is refused);
+    never to ~/.ssh/known_hosts, and never with checking switched off.
+    """
+    lines = [
+        "# Written by labctl after boot from `vagrant ssh-config`; rewritten on every boot.",
+        "all:",
+        "  vars:",
+        "    ansible_ssh_common_args: "
+        + _to_yaml_value(
+            f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new"
+        ),
+        "  hosts:",
+    ]
+    for name in sorted(targets):
+        target = targets[name]
+        lines += [
+            f"    {name}:",
+            f"      ansible_host: {_to_yaml_value(target.host)}",
+            f"      ansible_port: {target.port}",
+            f"      ansible_user: {_to_yaml_value(target.user)}",
+            f"      ansible_ssh_private_key_file: {_to_yaml_value(str(target.key_file))}",
+        ]
+    return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from labctl import __version__
-from labctl.cli import init, render, schema, up, validate
+from labctl.cli import destroy, halt, init, provision, render, schema, ssh, status, up, validate
 from labctl.cli.output import OUT
 
 app = typer.Typer(
@@ -52,6 +52,11 @@ app.command("init")(init.init)
 app.command("validate")(validate.validate)
 app.command("render")(render.render)
 app.command("up")(up.up)
+app.command("status")(status.status)
+app.command("ssh")(ssh.ssh)
+app.command("provision")(provision.provision)
+app.command("halt")(halt.halt)
+app.command("destroy")(destroy.destroy)
 app.command("schema")(schema.schema)
 
 

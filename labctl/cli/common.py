@@ -74,11 +74,9 @@ def resolve(file: Path | None) -> Resolved:
 
 def render_lab(resolved: Resolved) -> list[tuple[Path, bool]]:
     """Render the plan into the lab directory; returns each file and whether it changed."""
-    from labctl.labdir import lab_paths, write_lab  # noqa: PLC0415
-    from labctl.render import render  # noqa: PLC0415
+    from labctl.labdir import render_into  # noqa: PLC0415
 
-    files = render(resolved.plan, lab_paths(resolved.lab_dir))
-    return [(w.path, w.changed) for w in write_lab(resolved.lab_dir, files, resolved.plan)]
+    return [(w.path, w.changed) for w in render_into(resolved.plan, resolved.lab_dir)]
 
 
 def relative(path: Path) -> str:
@@ -87,3 +85,149 @@ def relative(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+SkipPreflightOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--skip-preflight",
+        help="Preflight finding id to accept anyway (repeatable); `labctl doctor` lists them.",
+        show_default=False,
+    ),
+]
+
+
+def run_phases(
+    resolved: Resolved,
+    output: Format,
+    *,
+    command: str,
+    start: str | None = None,
+    until: str | None = None,
+    skip_preflight: list[str] | None = None,
+) -> None:
+    """Walk the lab's phases under its lock with the right progress view, then summarise."""
+    import time  # noqa: PLC0415
+
+    from labctl.cli.progress import JsonProgress, LiveProgress, PlainProgress  # noqa: PLC0415
+    from labctl.errors import LabctlError  # noqa: PLC0415
+    from labctl.lock import lab_lock  # noqa: PLC0415
+    from labctl.workflow import Runtime, walk  # noqa: PLC0415
+
+    progress: JsonProgress | LiveProgress | PlainProgress
+    if output is Format.JSON:
+        progress = JsonProgress()
+    elif OUT.tty and not OUT.quiet:
+        progress = LiveProgress()
+    else:
+        progress = PlainProgress(quiet=OUT.quiet)
+    runtime = Runtime(
+        resolved.plan,
+        resolved.lab_dir,
+        progress,
+        verbosity=OUT.verbosity,
+        skip_preflight=frozenset(skip_preflight or ()),
+    )
+    started = time.monotonic()
+    try:
+        with lab_lock(resolved.lab_dir, command):
+            if isinstance(progress, LiveProgress):
+                with progress:
+                    walk(runtime, start=start, until=until)
+            else:
+                walk(runtime, start=start, until=until)
+    except LabctlError as exc:
+        if isinstance(progress, JsonProgress):
+            progress.emit({"event": "result", "status": "failed", "exit_code": int(exc.exit_code),
+                           "error": exc.message,
+                           "details": [x for x in exc.lines() if x != exc.message]})  # fmt: skip
+        raise
+    elapsed = time.monotonic() - started
+    if isinstance(progress, JsonProgress):
+        from dataclasses import asdict  # noqa: PLC0415
+
+        progress.emit({"event": "result", "status": "ok", "exit_code": 0,
+                       "elapsed": round(elapsed, 3), **asdict(summary_data(resolved))})  # fmt: skip
+    else:
+        print_summary(resolved, progress.timings, elapsed)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Where things are after `up`: machines, kubeconfig, credentials (paths, never values)."""
+
+    lab: str
+    machines: list[dict[str, str]]
+    kubeconfig: str | None
+    context: str
+    credentials: dict[str, str]
+
+
+def summary_data(resolved: Resolved) -> Summary:
+    lab_dir = resolved.lab_dir
+    kubeconfig = lab_dir / "kubeconfig"
+    secrets = sorted(p.name for p in (lab_dir / "secrets").glob("*")) if lab_dir.exists() else []
+    return Summary(
+        lab=resolved.plan.name,
+        machines=[
+            {"name": m.name, "role": m.role.value, "ip": m.ip} for m in resolved.plan.machines
+        ],
+        kubeconfig=str(kubeconfig) if kubeconfig.exists() else None,
+        context=resolved.plan.context,
+        credentials={name: str(lab_dir / "secrets" / name) for name in secrets},
+    )
+
+
+def print_summary(
+    resolved: Resolved, timings: dict[str, tuple[str, float]], elapsed: float
+) -> None:
+    summary = summary_data(resolved)
+    plan = resolved.plan
+    OUT.line("")
+    OUT.line(f"Lab {plan.name} is up: {len(plan.machines)} machines in {elapsed:.0f}s.")
+    for m in plan.machines:
+        OUT.line(f"  {m.name:<24} {m.role.value:<7} {m.ip}")
+    if summary.kubeconfig:
+        OUT.line(
+            f"Kubeconfig: {relative(resolved.lab_dir / 'kubeconfig')} (context {plan.context})"
+        )
+        OUT.line(f"  export KUBECONFIG={summary.kubeconfig}")
+    ran = [f"{name} {secs:.1f}s" for name, (status, secs) in timings.items() if status == "done"]
+    if ran:
+        OUT.line("Phase timings: " + ", ".join(ran))
+    if summary.credentials:
+        names = ", ".join(sorted(summary.credentials))
+        OUT.line(f"Credentials (mode 0600): {relative(resolved.lab_dir / 'secrets')}/ ({names})")
+
+
+def lab_names(resolved: Resolved) -> list[str]:
+    return [m.name for m in resolved.plan.machines]
+
+
+def find_machine(resolved: Resolved, node: str) -> str:
+    """A machine by full name (demo-server-1) or short name (server-1)."""
+    from labctl.errors import UsageError  # noqa: PLC0415
+
+    names = lab_names(resolved)
+    for candidate in (node, f"{resolved.plan.name}-{node}"):
+        if candidate in names:
+            return candidate
+    raise UsageError(
+        f"lab {resolved.plan.name!r} has no machine {node!r}",
+        f"its machines are: {', '.join(names)}",
+    )
+
+
+def confirm_or_refuse(question: str, yes: bool) -> None:
+    """Ask on a terminal; refuse without one unless --yes (CI must say it on purpose)."""
+    import sys  # noqa: PLC0415
+
+    from labctl.errors import UsageError  # noqa: PLC0415
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError(f"{question} needs confirmation and there is no terminal to ask",
+                         "pass --yes to confirm")  # fmt: skip
+    if not typer.confirm(question, default=False):
+        raise typer.Exit(1)

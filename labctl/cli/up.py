@@ -6,11 +6,22 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from labctl.cli.common import Format, FormatOption, SpecArg, relative, render_lab, resolve
+from labctl.cli.common import (
+    Format,
+    FormatOption,
+    SkipPreflightOption,
+    SpecArg,
+    relative,
+    render_lab,
+    resolve,
+    run_phases,
+)
 from labctl.cli.output import OUT
 
 if TYPE_CHECKING:
     from labctl.plan import Plan
+
+PhaseOption = typer.Option(show_default=False, metavar="PHASE")
 
 
 def show_plan(plan: Plan) -> None:
@@ -37,28 +48,33 @@ def up(
         bool, typer.Option("--dry-run", help="Show the plan and render the files; boot nothing.")
     ] = False,
     output: FormatOption = Format.TEXT,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Run again from this phase on.", metavar="PHASE")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Stop after this phase.", metavar="PHASE")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to questions.")] = False,
+    skip_preflight: SkipPreflightOption = None,
 ) -> None:
-    """Bring the lab up: boot the VMs, install K3s, prove it works."""
-    from labctl.errors import ExitCode, LabctlError  # noqa: PLC0415 - lazy: keeps --help fast
-
+    """Bring the lab up: boot the VMs, install K3s, prove it works. Resumes where it stopped."""
+    del yes  # `up` asks nothing today; accepted so scripts can pass it to every command
     resolved = resolve(file)
-    written = render_lab(resolved)
-    if output is Format.JSON:
-        OUT.json(
-            {
-                "dry_run": dry_run,
-                "lab_dir": str(resolved.lab_dir),
-                "files": [str(path) for path, _ in written],
-                "plan": resolved.plan.to_dict(),
-            }
-        )
-    else:
-        show_plan(resolved.plan)
-        OUT.line(f"Rendered into {relative(resolved.lab_dir)}/")
     if dry_run:
+        written = render_lab(resolved)
+        if output is Format.JSON:
+            OUT.json(
+                {
+                    "dry_run": True,
+                    "lab_dir": str(resolved.lab_dir),
+                    "files": [str(path) for path, _ in written],
+                    "plan": resolved.plan.to_dict(),
+                }
+            )
+            return
+        show_plan(resolved.plan)
+        OUT.line(f"Rendered into {relative(resolved.lab_dir)}/ (dry run: nothing booted)")
         return
-    raise LabctlError(
-        "booting machines is not part of this labctl build yet; the plan above is rendered",
-        f"run `vagrant up` in {relative(resolved.lab_dir)} to boot it by hand, or use --dry-run",
-        ExitCode.PREFLIGHT,
+    run_phases(
+        resolved, output, command="up", start=from_, until=until, skip_preflight=skip_preflight
     )

@@ -20,7 +20,16 @@ pytestmark = pytest.mark.integration
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(out),
+            str(ROOT),
+        ],
         check=True,
         capture_output=True,
     )
@@ -55,7 +64,9 @@ def test_installed_wheel_renders_away_from_the_checkout(wheel: Path, tmp_path: P
     )  # fmt: skip
     assert str(env_dir) in where.stdout, "the test must run the installed copy, not the checkout"
     subprocess.run([labctl, "init", "--template", "ha"], cwd=work, check=True, capture_output=True)
-    result = subprocess.run([labctl, "render"], cwd=work, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [labctl, "render"], cwd=work, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     vagrantfile = (work / ".labctl" / "ha" / "Vagrantfile").read_text()
     assert vagrantfile.count("config.vm.define") == 5

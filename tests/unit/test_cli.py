@@ -111,10 +111,45 @@ def test_usage_errors_exit_2_with_a_hint(capsys: pytest.CaptureFixture[str]) -> 
     assert run(["up", "-o", "yaml"], capsys)[0] == 2
 
 
-def test_up_without_dry_run_says_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(["up"], capsys)
+@pytest.fixture
+def host_without_virtualbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FAKE host facts: this host as it is, minus VirtualBox, so the test never boots a VM even
+    where VirtualBox is installed. Everything downstream of the facts (judging, state, output)
+    is real."""
+    import dataclasses
+
+    from labctl import doctor
+
+    real = doctor.gather_facts
+
+    def facts_without_virtualbox(plan):  # type: ignore[no-untyped-def]
+        return dataclasses.replace(real(plan), vboxmanage_path=None, virtualbox_version=None)
+
+    monkeypatch.setattr(doctor, "gather_facts", facts_without_virtualbox)
+
+
+@pytest.mark.usefixtures("host_without_virtualbox")
+def test_up_stops_at_preflight_with_exit_3_and_records_it(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(["up"], capsys)
     assert code == 3
-    assert err.startswith("error: booting machines is not part of this labctl build yet")
+    assert "[1/10] preflight" in out
+    assert "error: provider: VirtualBox is not installed" in err
+    assert "--skip-preflight" in err
+    state = json.loads((in_tmp / ".labctl" / "demo" / "state.json").read_text())
+    assert state["phases"]["preflight"]["status"] == "failed"
+    assert "boot" not in state["phases"]
+
+
+@pytest.mark.usefixtures("host_without_virtualbox")
+def test_up_json_ends_with_a_result_event(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["up", "-o", "json"], capsys)
+    events = [json.loads(line) for line in out.splitlines()[1:]]  # line 1: default lab notice
+    assert code == 3
+    assert [e["event"] for e in events] == ["phase", "phase", "result"]
+    assert events[-1]["exit_code"] == 3
+    assert any("provider" in d for d in events[-1]["details"])
 
 
 def test_dry_run_json_is_the_plan(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,138 @@
+"""The Ansible edge: the only module that imports ansible-runner.
+
+A run succeeds only when ansible-runner says "successful" AND the playbook's rc is 0; failing
+hosts are taken from the runner_on_failed / runner_on_unreachable events (ignored errors
+excluded), each with its task and message. Artifacts land in `.labctl/<lab>/runs/<ident>/`.
+Secrets never pass through here: the playbooks read them from 0600 files with no_log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from labctl import resources
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+TaskSink = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class HostFailure:
+    """One host's failure as a person needs it: where, which task, what Ansible said."""
+
+    host: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+    def __str__(self) -> str:
+        kind = "unreachable" if self.unreachable else "failed"
+        return f"{self.host}: {kind} at task {self.task!r}: {self.message}"
+
+
+@dataclass(frozen=True)
+class PlaybookResult:
+    """What one ansible-runner run did."""
+
+    status: str
+    rc: int
+    artifacts: Path
+    elapsed: float
+    changed: Mapping[str, int] = field(default_factory=dict)
+    failures: tuple[HostFailure, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0 and not self.failures
+
+    @property
+    def changed_total(self) -> int:
+        return sum(self.changed.values())
+
+
+def _message(result: Mapping[str, Any]) -> str:
+    """The most useful line of a failed task's result."""
+    for key in ("msg", "stderr", "reason", "module_stderr", "stdout"):
+        value = result.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip().splitlines()[-1][:400]
+    if result.get("censored"):
+        return "(output hidden: the task handles a secret)"
+    return "no message"
+
+
+def failure_from_event(event: Mapping[str, Any]) -> HostFailure | None:
+    """A HostFailure for a failed/unreachable event; None for anything else (pure)."""
+    kind = event.get("event")
+    if kind not in {"runner_on_failed", "runner_on_unreachable"}:
+        return None
+    data = event.get("event_data", {})
+    if data.get("ignore_errors"):
+        return None
+    return HostFailure(
+        host=str(data.get("host", "?")),
+        task=str(data.get("task", "?")),
+        message=_message(data.get("res", {}) or {}),
+        unreachable=kind == "runner_on_unreachable",
+    )
+
+
+def run_playbook(
+    lab_dir: Path,
+    *,
+    tags: Sequence[str],
+    ident: str,
+    verbosity: int = 0,
+    on_task: TaskSink | None = None,
+    limit: str | None = None,
+    extravars: Mapping[str, Any] | None = None,
+) -> PlaybookResult:
+    """Run playbooks/site.yml across the lab's inventory with the lab's ansible.cfg."""
+    import ansible_runner  # noqa: PLC0415 - the one import of ansible-runner
+
+    failures: list[HostFailure] = []
+
+    def on_event(event: dict[str, Any]) -> bool:
+        failure = failure_from_event(event)
+        if failure:
+            failures.append(failure)
+        if on_task and event.get("event") == "playbook_on_task_start":
+            on_task(str(event.get("event_data", {}).get("task", "")))
+        return True  # keep the event in the artifacts
+
+    playbooks = resources.playbooks_dir()
+    started = time.monotonic()
+    runner = ansible_runner.run(
+        private_data_dir=str(lab_dir),
+        artifact_dir=str(lab_dir / "runs"),
+        ident=ident,
+        project_dir=str(playbooks),
+        playbook=str(playbooks / "site.yml"),
+        inventory=str(lab_dir / "inventory"),
+        tags=",".join(tags) if tags else None,
+        limit=limit,
+        extravars=dict(extravars or {}),
+        envvars={
+            "ANSIBLE_CONFIG": str(lab_dir / "ansible.cfg"),
+            "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1",
+        },
+        suppress_env_files=True,
+        quiet=True,
+        verbosity=verbosity,
+        event_handler=on_event,
+    )
+    stats: Mapping[str, Mapping[str, int]] = runner.stats or {}
+    return PlaybookResult(
+        status=str(runner.status),
+        rc=int(runner.rc if runner.rc is not None else -1),
+        artifacts=lab_dir / "runs" / ident,
+        elapsed=time.monotonic() - started,
+        changed=dict(stats.get("changed", {})),
+        failures=tuple(failures),
+    )

@@ -1,0 +1,25 @@
+"""`labctl halt`: stop the lab's machines, keeping them and everything installed."""
+
+from __future__ import annotations
+
+from labctl.cli.common import SpecArg, resolve
+from labctl.cli.output import OUT
+
+
+def halt(file: SpecArg = None) -> None:
+    """Stop every machine; `labctl up` boots them again without re-provisioning."""
+    from labctl.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.vagrant import VagrantLab  # noqa: PLC0415
+    from labctl.workflow import forget_phases  # noqa: PLC0415
+
+    resolved = resolve(file)
+    lab_dir = resolved.lab_dir
+    with lab_lock(lab_dir, "halt"):
+        if not (lab_dir / "Vagrantfile").exists():
+            OUT.line(f"Lab {resolved.plan.name} has never been rendered; nothing to halt.")
+            return
+        VagrantLab.for_lab(lab_dir).halt()
+        rerun = {"boot", "wait-ssh", "checks"}
+        keep = [p.name for p in resolved.plan.phases if p.name not in rerun]
+        forget_phases(lab_dir, resolved.plan.name, keep=keep)
+    OUT.line(f"Lab {resolved.plan.name} halted. `labctl up` boots it again.")

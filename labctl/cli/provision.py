@@ -1,0 +1,11 @@
+"""`labctl provision`: run the Ansible phases again on the machines as they are."""
+
+from __future__ import annotations
+
+from labctl.cli.common import Format, FormatOption, SpecArg, resolve, run_phases
+
+
+def provision(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
+    """Re-run Ansible (prepare through addons) without booting anything."""
+    resolved = resolve(file)
+    run_phases(resolved, output, command="provision", start="prepare", until="addons")

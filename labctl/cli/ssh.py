@@ -1,0 +1,42 @@
+"""`labctl ssh NODE [-- CMD]`: a shell or a command on a lab machine, trusting only the lab's
+own known_hosts (never ~/.ssh/known_hosts, never with checking switched off)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from labctl.cli.common import find_machine, resolve
+
+
+def ssh(
+    node: Annotated[str, typer.Argument(help="Machine: demo-server-1, or short: server-1.")],
+    command: Annotated[
+        list[str] | None, typer.Argument(help="Command to run instead of a shell (after --).")
+    ] = None,
+    file: Annotated[
+        str | None, typer.Option("--file", "-f", help="Lab spec (default ./lab.yaml).")
+    ] = None,
+) -> None:
+    """Open a shell on a machine, or run a command there and exit with its status."""
+    import subprocess  # noqa: PLC0415 - lazy: keeps --help fast
+    from pathlib import Path  # noqa: PLC0415
+
+    from labctl.workflow import load_targets  # noqa: PLC0415
+
+    resolved = resolve(Path(file) if file else None)
+    name = find_machine(resolved, node)
+    target = load_targets(resolved.lab_dir)[name]
+    argv = [
+        "ssh", "-i", str(target.key_file), "-p", str(target.port),
+        "-o", f"UserKnownHostsFile={resolved.lab_dir / 'known_hosts'}",
+        "-o", "StrictHostKeyChecking=accept-new", "-o", "IdentitiesOnly=yes",
+        "-o", "LogLevel=ERROR",
+        f"{target.user}@{target.host}",
+    ]  # fmt: skip
+    if command:
+        argv += ["--", *command]
+    else:
+        argv.insert(1, "-t")
+    raise typer.Exit(subprocess.call(argv))

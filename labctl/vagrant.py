@@ -1,0 +1,233 @@
+"""The Vagrant edge: the only module that imports python-vagrant.
+
+Nothing python-vagrant returns is trusted as-is: a failed command raises BootError with the tail
+of Vagrant's own message, and `vagrant ssh-config` must name every machine with host, port, user
+and key before labctl uses it. Parsing is kept in pure functions so it is tested without Vagrant.
+
+Boot strategy: VirtualBox ignores `--parallel` and both VirtualBox (linked-clone master, box
+import) and lxc (box unpack) do first-time work on the first machine, so that machine boots
+alone and the rest boot as concurrent `vagrant up NAME` processes. libvirt boots in parallel
+natively, so one `vagrant up` covers all of its machines.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from labctl.errors import BootError
+
+if TYPE_CHECKING:
+    from labctl.ssh import SshTarget
+
+LineSink = Callable[[str, str], None]  # (machine, line)
+
+
+@dataclass(frozen=True)
+class MachineStatus:
+    """One machine as `vagrant status` reports it."""
+
+    name: str
+    state: str
+    provider: str | None
+
+
+def parse_ssh_config(text: str) -> dict[str, dict[str, str]]:
+    """`vagrant ssh-config` output -> {machine: {option: value}} (option names lowercased)."""
+    hosts: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, value = line.partition(" ")
+        value = value.strip().strip('"')
+        if key.lower() == "host":
+            current = hosts.setdefault(value, {})
+        elif current is not None:
+            current.setdefault(key.lower(), value)
+    return hosts
+
+
+def parse_status(text: str) -> list[MachineStatus]:
+    """`vagrant status --machine-readable` -> machines in Vagrantfile order."""
+    states: dict[str, str] = {}
+    providers: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(",", 3)
+        if len(parts) < 4 or not parts[1]:
+            continue
+        _, name, kind, data = parts
+        if kind == "state":
+            states[name] = data
+        elif kind == "provider-name":
+            providers[name] = data
+    return [MachineStatus(name, state, providers.get(name)) for name, state in states.items()]
+
+
+def _tail(path: Path, lines: int = 6) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    kept = [line for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+class VagrantLab:
+    """Vagrant commands run in a lab directory, with their output logged under `log_dir`."""
+
+    @classmethod
+    def for_lab(cls, lab_dir: Path) -> VagrantLab:
+        """Logs go to a new `runs/<stamp>-vagrant/` folder, beside the Ansible runs."""
+        return cls(lab_dir, lab_dir / "runs" / f"{time.strftime('%Y%m%d-%H%M%S')}-vagrant")
+
+    def __init__(self, lab_dir: Path, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.lab_dir = lab_dir
+        self.log_dir = log_dir
+        self.env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", **(env or {})}
+        self.env.pop("VAGRANT_CWD", None)
+
+    def _client(self, log_name: str):  # type: ignore[no-untyped-def]  # python-vagrant is untyped
+        import vagrant  # noqa: PLC0415 - the one import of python-vagrant
+
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = vagrant.make_file_cm(str(self.log_dir / log_name))  # type: ignore[no-untyped-call]
+        return vagrant.Vagrant(  # type: ignore[no-untyped-call]
+            root=str(self.lab_dir), env=self.env, out_cm=log, err_cm=log
+        )
+
+    def _fail(self, action: str, log_name: str, exc: Exception) -> BootError:
+        tail = _tail(self.log_dir / log_name)
+        detail = f":\n{tail}" if tail else f" ({exc})"
+        return BootError(
+            f"vagrant {action} failed{detail}",
+            f"the full log is {self.log_dir / log_name}; fix the cause and run `labctl up` again",
+        )
+
+    def status(self) -> list[MachineStatus]:
+        """Every machine of the Vagrantfile and its state."""
+        client = self._client("vagrant-status.log")
+        try:
+            text = client._run_vagrant_command(["status", "--machine-readable"])
+        except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+            raise self._fail("status", "vagrant-status.log", exc) from None
+        machines = parse_status(text)
+        if not machines:
+            raise BootError(
+                "vagrant status listed no machines",
+                f"check {self.lab_dir / 'Vagrantfile'}; `labctl render` writes it again",
+            )
+        return machines
+
+    def up_one(self, name: str, provider: str, on_line: LineSink) -> float:
+        """`vagrant up NAME --no-provision`, streaming its lines; returns seconds taken."""
+        log_name = f"vagrant-up-{name}.log"
+        started = time.monotonic()
+        client = self._client(log_name)
+        try:
+            lines = client.up(
+                vm_name=name, provider=provider, no_provision=True, stream_output=True
+            )
+            with (self.log_dir / log_name).open("a", encoding="utf-8") as log:
+                for line in lines:
+                    log.write(line)
+                    on_line(name, line.rstrip())
+        except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+            raise self._fail(f"up {name}", log_name, exc) from None
+        return time.monotonic() - started
+
+    def up_all(self, names: Sequence[str], provider: str, on_line: LineSink) -> dict[str, float]:
+        """Boot every machine: natively parallel on libvirt, else first alone, rest concurrently."""
+        if not names:
+            return {}
+        if provider == "libvirt":
+            return self._up_together(names, provider, on_line)
+        timings = {names[0]: self.up_one(names[0], provider, on_line)}
+        timings.update(self._concurrently(names[1:], provider, on_line))
+        return timings
+
+    def _up_together(
+        self, names: Sequence[str], provider: str, on_line: LineSink
+    ) -> dict[str, float]:
+        log_name = "vagrant-up.log"
+        started = time.monotonic()
+        client = self._client(log_name)
+        try:
+            for line in client.up(provider=provider, no_provision=True, stream_output=True):
+                on_line(names[0], line.rstrip())
+        except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+            raise self._fail("up", log_name, exc) from None
+        elapsed = time.monotonic() - started
+        return dict.fromkeys(names, elapsed)
+
+    def _concurrently(
+        self, names: Sequence[str], provider: str, on_line: LineSink
+    ) -> dict[str, float]:
+        timings: dict[str, float] = {}
+        errors: list[BootError] = []
+        lock = threading.Lock()
+
+        def boot(name: str) -> None:
+            try:
+                elapsed = self.up_one(name, provider, on_line)
+                with lock:
+                    timings[name] = elapsed
+            except BootError as exc:
+                with lock:
+                    errors.append(exc)
+
+        threads = [threading.Thread(target=boot, args=(n,), name=f"up-{n}") for n in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return timings
+
+    def ssh_targets(self) -> dict[str, SshTarget]:
+        """How to reach each running machine, from one `vagrant ssh-config` call."""
+        from labctl.ssh import SshTarget  # noqa: PLC0415 - a plain dataclass; paramiko stays lazy
+
+        client = self._client("vagrant-ssh-config.log")
+        try:
+            text = client._run_vagrant_command(["ssh-config"])
+        except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+            raise self._fail("ssh-config", "vagrant-ssh-config.log", exc) from None
+        targets: dict[str, SshTarget] = {}
+        for name, options in parse_ssh_config(text).items():
+            missing = [k for k in ("hostname", "port", "user", "identityfile") if k not in options]
+            if missing:
+                raise BootError(
+                    f"vagrant ssh-config gave no {', '.join(missing)} for {name}",
+                    "the machine may not be running; `labctl status` shows its state",
+                )
+            targets[name] = SshTarget(
+                name=name,
+                host=options["hostname"],
+                port=int(options["port"]),
+                user=options["user"],
+                key_file=Path(options["identityfile"]),
+            )
+        return targets
+
+    def halt(self) -> None:
+        client = self._client("vagrant-halt.log")
+        try:
+            client.halt()
+        except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+            raise self._fail("halt", "vagrant-halt.log", exc) from None
+
+    def destroy(self) -> None:
+        client = self._client("vagrant-destroy.log")
+        try:
+            client.destroy()
+        except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+            raise self._fail("destroy -f", "vagrant-destroy.log", exc) from None

@@ -1,0 +1,316 @@
+"""`labctl up` as data: the plan's phases, walked in order, state saved after each one.
+
+A phase already done for this spec is skipped, so a re-run resumes at the first phase not done;
+`--from` re-runs from a phase on, `--until` stops after one. A failure or Ctrl-C is recorded
+in state.json before it propagates, and the next `up` picks up there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from labctl.errors import (
+    BootError,
+    ChecksFailedError,
+    InterruptedByUserError,
+    LabctlError,
+    ProvisionError,
+    UsageError,
+)
+from labctl.state import LabState, PhaseRecord, load_state, save_state, spec_hash
+
+if TYPE_CHECKING:
+    from labctl.checks import CheckResult, Credentials
+    from labctl.plan import Phase, Plan
+    from labctl.ssh import SshTarget
+
+
+class Progress(Protocol):
+    """Where the walk reports what it does: a live view, plain lines, or JSON events."""
+
+    def phase_started(self, phase: Phase, number: int, total: int) -> None: ...
+
+    def phase_finished(
+        self, phase: Phase, status: str, elapsed: float, error: str | None = None
+    ) -> None: ...
+
+    def step(self, phase: Phase, text: str) -> None: ...
+
+
+@dataclass
+class Runtime:
+    """What phases need: the plan, where its files live, how to report, and options."""
+
+    plan: Plan
+    lab_dir: Path
+    progress: Progress
+    verbosity: int = 0
+    skip_preflight: frozenset[str] = frozenset()
+    stamp: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S"))
+    notes: dict[str, str] = field(default_factory=dict)  # phase -> a line for the summary
+
+    @property
+    def log_dir(self) -> Path:
+        return self.lab_dir / "runs" / f"{self.stamp}-vagrant"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.lab_dir / "known_hosts"
+
+
+Handler = Callable[[Runtime, "Phase"], None]
+
+
+def _vagrant(rt: Runtime):  # type: ignore[no-untyped-def]
+    from labctl.vagrant import VagrantLab  # noqa: PLC0415 - edges load only when used
+
+    return VagrantLab(rt.lab_dir, rt.log_dir)
+
+
+def _preflight(rt: Runtime, phase: Phase) -> None:
+    from labctl import doctor  # noqa: PLC0415
+
+    findings = doctor.preflight(rt.plan, doctor.gather_facts(rt.plan), rt.skip_preflight)
+    warnings = [f for f in findings if f.status == "warn"]
+    for finding in warnings:
+        rt.progress.step(phase, f"warning: {finding.id}: {finding.message}")
+    rt.notes[phase.name] = f"{len(findings)} checks, {len(warnings)} warnings"
+
+
+def _render(rt: Runtime, phase: Phase) -> None:
+    from labctl.labdir import render_into  # noqa: PLC0415
+
+    changed = [w for w in render_into(rt.plan, rt.lab_dir) if w.changed]
+    rt.notes[phase.name] = f"{len(changed)} files changed"
+
+
+def _boot(rt: Runtime, phase: Phase) -> None:
+    if rt.plan.lab.provider == "lxc":
+        from labctl.lxc.network import ensure_lab_network  # noqa: PLC0415
+
+        ensure_lab_network(rt.plan.name, rt.plan.network.cidr)
+
+    def on_line(machine: str, line: str) -> None:
+        if line.startswith("==>") or rt.verbosity:
+            rt.progress.step(phase, line.removeprefix("==> "))
+
+    names = [m.name for m in rt.plan.machines]
+    timings = _vagrant(rt).up_all(names, rt.plan.lab.provider, on_line)
+    rt.notes[phase.name] = ", ".join(f"{n} {t:.0f}s" for n, t in timings.items())
+
+
+def _wait_ssh(rt: Runtime, phase: Phase) -> None:
+    from labctl.labdir import lab_paths, write_atomic  # noqa: PLC0415
+    from labctl.render import ssh_inventory  # noqa: PLC0415
+    from labctl.ssh import SshPool  # noqa: PLC0415
+
+    targets = _vagrant(rt).ssh_targets()
+    missing = [m.name for m in rt.plan.machines if m.name not in targets]
+    if missing:
+        raise BootError(
+            f"vagrant ssh-config has no entry for {', '.join(missing)}",
+            "the machine is not running; `labctl status` shows its state",
+        )
+    save_targets(rt.lab_dir, targets)
+    known = lab_paths(rt.lab_dir).lab_dir / "known_hosts"
+    write_atomic(rt.lab_dir / "inventory" / "ssh.yml", ssh_inventory(targets, known))
+    with SshPool(rt.known_hosts) as pool:
+        for name in sorted(targets):
+            rt.progress.step(phase, f"{name}: waiting for SSH")
+            pool.run(targets[name], "true", timeout=30)
+
+
+def _ansible(rt: Runtime, phase: Phase) -> None:
+    from labctl.ansible import run_playbook  # noqa: PLC0415
+
+    result = run_playbook(
+        rt.lab_dir,
+        tags=phase.tags,
+        ident=f"{rt.stamp}-{phase.name}",
+        verbosity=rt.verbosity,
+        on_task=lambda task: rt.progress.step(phase, task),
+    )
+    if not result.ok:
+        raise ProvisionError(
+            f"phase {phase.name} failed: ansible status {result.status}, rc {result.rc}",
+            f"the run's events and output are in {result.artifacts}; `labctl logs` shows them",
+            details=[str(f) for f in result.failures],
+        )
+    rt.notes[phase.name] = f"{result.changed_total} changed"
+
+
+def lab_credentials(lab_dir: Path) -> Credentials:
+    """The lab's saved passwords, for checks that sign in (sent on stdin, never shown)."""
+    from labctl.checks import Credentials  # noqa: PLC0415
+
+    def secret(name: str) -> str | None:
+        try:
+            return (lab_dir / "secrets" / name).read_text(encoding="utf-8").strip() or None
+        except FileNotFoundError:
+            return None
+
+    return Credentials(
+        argocd_admin_password=secret("argocd-admin-password"),
+        gitlab_root_password=secret("gitlab-root-password"),
+    )
+
+
+def check_lab(
+    rt: Runtime, phase: Phase, only: Collection[str] = (), skip: Collection[str] = ()
+) -> tuple[CheckResult, ...]:
+    """Run the smoke checks and keep their JSON report in the lab directory (checks.json)."""
+    from labctl.checks import render_json, run_checks  # noqa: PLC0415
+    from labctl.labdir import write_atomic  # noqa: PLC0415
+
+    results = run_checks(
+        rt.plan,
+        load_targets(rt.lab_dir),
+        rt.known_hosts,
+        only=only,
+        skip=skip,
+        credentials=lab_credentials(rt.lab_dir),
+        on_start=lambda name: rt.progress.step(phase, f"check {name}"),
+    )
+    write_atomic(rt.lab_dir / "checks.json", render_json(results, rt.plan.name))
+    return results
+
+
+def _checks(rt: Runtime, phase: Phase) -> None:
+    from labctl.checks import Status  # noqa: PLC0415
+
+    results = check_lab(rt, phase)
+    failed = [r for r in results if r.status in {Status.FAILED, Status.ERROR}]
+    passed = sum(r.status is Status.PASSED for r in results)
+    rt.notes[phase.name] = f"{passed} passed, {len(failed)} failed"
+    if failed:
+        raise ChecksFailedError(
+            f"{len(failed)} of {len(results)} smoke checks failed",
+            "`labctl check` runs them again and shows each result",
+            details=[f"{r.name}: {r.message}" for r in failed],
+        )
+
+
+HANDLERS: dict[str, Handler] = {
+    "preflight": _preflight,
+    "render": _render,
+    "boot": _boot,
+    "wait-ssh": _wait_ssh,
+    "prepare": _ansible,
+    "k3s-servers": _ansible,
+    "k3s-agents": _ansible,
+    "kubeconfig": _ansible,
+    "addons": _ansible,
+    "checks": _checks,
+}
+
+
+def save_targets(lab_dir: Path, targets: dict[str, SshTarget]) -> None:
+    """Remember how to reach each machine (ssh.json) for `ssh`, `check` and `status`."""
+    from labctl.labdir import write_atomic  # noqa: PLC0415
+
+    data = {
+        name: {"name": t.name, "host": t.host, "port": t.port, "user": t.user,
+               "key_file": str(t.key_file)}
+        for name, t in sorted(targets.items())
+    }  # fmt: skip
+    write_atomic(lab_dir / "ssh.json", json.dumps(data, indent=2) + "\n", mode=0o600)
+
+
+def load_targets(lab_dir: Path) -> dict[str, SshTarget]:
+    from labctl.ssh import SshTarget  # noqa: PLC0415
+
+    path = lab_dir / "ssh.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BootError(
+            "this lab has not been booted, so labctl does not know how to reach it",
+            "run `labctl up` first",
+        ) from None
+    return {
+        name: SshTarget(f["name"], f["host"], int(f["port"]), f["user"], Path(f["key_file"]))
+        for name, f in raw.items()
+    }
+
+
+def select(plan: Plan, start: str | None, until: str | None) -> tuple[Phase, ...]:
+    """The slice of the plan's phases that --from/--until ask for (pure)."""
+    names = [p.name for p in plan.phases]
+    for option, value in (("--from", start), ("--until", until)):
+        if value is not None and value not in names:
+            raise UsageError(
+                f"{option} {value}: this lab has no phase {value!r}",
+                f"its phases are: {', '.join(names)}",
+            )
+    first = names.index(start) if start else 0
+    last = names.index(until) if until else len(names) - 1
+    if first > last:
+        raise UsageError(f"--from {start} comes after --until {until}", "swap them")
+    return plan.phases[first : last + 1]
+
+
+def walk(
+    rt: Runtime,
+    *,
+    start: str | None = None,
+    until: str | None = None,
+    handlers: dict[str, Handler] | None = None,
+) -> LabState:
+    """Run the selected phases; skip those done for this spec unless --from names them."""
+    handlers = handlers or HANDLERS
+    current = spec_hash(rt.plan.lab)
+    state = load_state(rt.lab_dir, rt.plan.name)
+    state = LabState(lab=state.lab, spec_hash=current, phases=state.phases, machines=state.machines)
+    phases = select(rt.plan, start, until)
+    forced = start is not None  # --from re-runs its slice even where it is done
+    for number, phase in enumerate(phases, start=1):
+        if not forced and state.done(phase.name, current):
+            rt.progress.phase_finished(phase, "skipped", 0.0, "already done")
+            continue
+        rt.progress.phase_started(phase, number, len(phases))
+        began, clock = time.time(), time.monotonic()
+        try:
+            handlers[phase.name](rt, phase)
+        except KeyboardInterrupt:
+            from labctl.procs import stop_children  # noqa: PLC0415
+
+            stop_children()
+            elapsed = time.monotonic() - clock
+            record = PhaseRecord("interrupted", began, elapsed, current, "interrupted by Ctrl-C")
+            save_state(rt.lab_dir, _interrupted(state.with_phase(phase.name, record)))
+            rt.progress.phase_finished(phase, "interrupted", elapsed, "Ctrl-C")
+            raise InterruptedByUserError(
+                f"interrupted during {phase.name}; the lab's state is saved",
+                "run `labctl up` again to resume from this phase",
+            ) from None
+        except Exception as exc:
+            # Recorded whatever it was (a LabctlError or a bug), so status shows where it broke.
+            message = (
+                exc.message if isinstance(exc, LabctlError) else f"{type(exc).__name__}: {exc}"
+            )
+            elapsed = time.monotonic() - clock
+            record = PhaseRecord("failed", began, elapsed, current, message)
+            save_state(rt.lab_dir, state.with_phase(phase.name, record))
+            rt.progress.phase_finished(phase, "failed", elapsed, message)
+            raise
+        elapsed = time.monotonic() - clock
+        state = state.with_phase(phase.name, PhaseRecord("done", began, elapsed, current))
+        save_state(rt.lab_dir, state)
+        rt.progress.phase_finished(phase, "done", elapsed, rt.notes.get(phase.name))
+    return state
+
+
+def _interrupted(state: LabState) -> LabState:
+    return LabState(state.lab, state.spec_hash, state.phases, state.machines, interrupted=True)
+
+
+def forget_phases(lab_dir: Path, lab: str, keep: Collection[str] = ()) -> None:
+    """Mark phases as not done (after destroy, everything; after halt, boot onwards)."""
+    state = load_state(lab_dir, lab)
+    phases = {k: v for k, v in state.phases.items() if k in keep}
+    save_state(lab_dir, LabState(lab, state.spec_hash, phases, {}))
