@@ -51,6 +51,7 @@ class Runtime:
     progress: Progress
     verbosity: int = 0
     skip_preflight: frozenset[str] = frozenset()
+    offline_dir: Path | None = None  # K3s, Argo CD, GitLab artifacts from here, not the internet
     stamp: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S"))
     notes: dict[str, str] = field(default_factory=dict)  # phase -> a line for the summary
 
@@ -134,6 +135,7 @@ def _ansible(rt: Runtime, phase: Phase) -> None:
         ident=f"{rt.stamp}-{phase.name}",
         verbosity=rt.verbosity,
         on_task=lambda task: rt.progress.step(phase, task),
+        extravars={"labctl_offline_dir": str(rt.offline_dir)} if rt.offline_dir else None,
     )
     if not result.ok:
         raise ProvisionError(

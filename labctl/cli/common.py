@@ -87,6 +87,16 @@ def relative(path: Path) -> str:
         return str(path)
 
 
+OfflineOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--offline",
+        help="Install K3s (and addons) from this directory instead of downloading.",
+        show_default=False,
+        metavar="DIR",
+    ),
+]
+
 SkipPreflightOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -105,15 +115,19 @@ def run_phases(
     start: str | None = None,
     until: str | None = None,
     skip_preflight: list[str] | None = None,
+    offline: Path | None = None,
 ) -> None:
     """Walk the lab's phases under its lock with the right progress view, then summarise."""
     import time  # noqa: PLC0415
 
     from labctl.cli.progress import JsonProgress, LiveProgress, PlainProgress  # noqa: PLC0415
-    from labctl.errors import LabctlError  # noqa: PLC0415
+    from labctl.errors import LabctlError, UsageError  # noqa: PLC0415
     from labctl.lock import lab_lock  # noqa: PLC0415
     from labctl.workflow import Runtime, walk  # noqa: PLC0415
 
+    if offline is not None and not offline.is_dir():
+        raise UsageError(f"--offline {offline}: no such directory",
+                         "`labctl bundle fetch` fills one on a machine with internet")  # fmt: skip
     progress: JsonProgress | LiveProgress | PlainProgress
     if output is Format.JSON:
         progress = JsonProgress()
@@ -127,6 +141,7 @@ def run_phases(
         progress,
         verbosity=OUT.verbosity,
         skip_preflight=frozenset(skip_preflight or ()),
+        offline_dir=offline.resolve() if offline else None,
     )
     started = time.monotonic()
     try:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from labctl.cli.common import Format, FormatOption, SpecArg, resolve, run_phases
+from labctl.cli.common import Format, FormatOption, OfflineOption, SpecArg, resolve, run_phases
 
 
-def provision(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
+def provision(
+    file: SpecArg = None, output: FormatOption = Format.TEXT, offline: OfflineOption = None
+) -> None:
     """Re-run Ansible (prepare through addons) without booting anything."""
     resolved = resolve(file)
-    run_phases(resolved, output, command="provision", start="prepare", until="addons")
+    run_phases(
+        resolved, output, command="provision", start="prepare", until="addons", offline=offline
+    )

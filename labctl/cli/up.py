@@ -9,6 +9,7 @@ import typer
 from labctl.cli.common import (
     Format,
     FormatOption,
+    OfflineOption,
     SkipPreflightOption,
     SpecArg,
     relative,
@@ -56,6 +57,7 @@ def up(
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to questions.")] = False,
     skip_preflight: SkipPreflightOption = None,
+    offline: OfflineOption = None,
 ) -> None:
     """Bring the lab up: boot the VMs, install K3s, prove it works. Resumes where it stopped."""
     del yes  # `up` asks nothing today; accepted so scripts can pass it to every command
@@ -76,5 +78,11 @@ def up(
         OUT.line(f"Rendered into {relative(resolved.lab_dir)}/ (dry run: nothing booted)")
         return
     run_phases(
-        resolved, output, command="up", start=from_, until=until, skip_preflight=skip_preflight
+        resolved,
+        output,
+        command="up",
+        start=from_,
+        until=until,
+        skip_preflight=skip_preflight,
+        offline=offline,
     )
