@@ -31,6 +31,7 @@ from labctl.checks.model import (
     Target,
     Verdict,
     fixed,
+    judging,
 )
 from labctl.checks.workloads import replicas
 
@@ -88,6 +89,7 @@ ARGOCD_STEPS = (
 )
 
 
+@judging
 def judge_argocd(records: Records, plan: Plan) -> Verdict:
     """Argo CD's API answers through its Ingress and accepts the saved admin password."""
     version = need_json(records, "version")
@@ -124,6 +126,7 @@ GITLAB_STEPS = (
 )
 
 
+@judging
 def judge_gitlab(records: Records, plan: Plan) -> Verdict:
     """GitLab's readiness probe says ok and root signs in with the saved password."""
     machine = plan.gitlab.name if plan.gitlab else "gitlab"
@@ -256,6 +259,7 @@ GITOPS_STEPS = (
 )
 
 
+@judging
 def judge_gitops(records: Records, _plan: Plan) -> Verdict:
     """The Application is Synced and Healthy; a commit changing replicas reaches the cluster
     within the bound, and so does the commit changing them back."""

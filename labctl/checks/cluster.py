@@ -28,6 +28,7 @@ from labctl.checks.model import (
     Target,
     Verdict,
     fixed,
+    judging,
     record_key,
 )
 
@@ -48,6 +49,7 @@ def _nodes(plan: Plan) -> tuple[Machine, ...]:
 NODES_STEPS = (Step("nodes", Target.PRIMARY, fixed(kubectl("get", "nodes", "-o", "json"))),)
 
 
+@judging
 def judge_nodes_ready(records: Records, plan: Plan) -> Verdict:
     """Every planned node is registered and Ready, and no other node is."""
     found = {name_of(n): n for n in items(need_json(records, "nodes"), "Node")}
@@ -80,6 +82,7 @@ def judge_nodes_ready(records: Records, plan: Plan) -> Verdict:
 # ---------------------------------------------------------------- node-ips
 
 
+@judging
 def judge_node_ips(records: Records, plan: Plan) -> Verdict:
     """Each node's InternalIP is its planned lab address; 10.0.2.15 is called out by name."""
     found = {name_of(n): n for n in items(need_json(records, "nodes"), "Node")}
@@ -116,6 +119,7 @@ PACKAGED_COMPONENTS: dict[str, tuple[str, str]] = {
 }
 
 
+@judging
 def judge_system_pods(records: Records, plan: Plan) -> Verdict:
     """kube-system pods are Running and ready or Completed; each enabled component has one."""
     pods = items(need_json(records, "pods"), "Pod")
@@ -163,6 +167,7 @@ DATASTORE_STEPS = (
 )
 
 
+@judging
 def judge_datastore(records: Records, plan: Plan) -> Verdict:
     """One server: kine/SQLite and no etcd. HA: embedded etcd whose voting members are exactly
     the servers, matched by the peer address each member advertises."""
@@ -213,6 +218,7 @@ def judge_datastore(records: Records, plan: Plan) -> Verdict:
 CLOCK_STEPS = (Step("time", Target.MACHINES, fixed("date +%s.%N")),)
 
 
+@judging
 def judge_clock(records: Records, plan: Plan) -> Verdict:
     """Each machine's clock is within 5 s of the controller's, read between sending the command
     and getting its answer (half the round trip is added to the tolerance)."""

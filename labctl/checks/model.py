@@ -8,6 +8,7 @@ a multi-step check a small state machine whose every transition is a pure functi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -153,6 +154,23 @@ class CheckCannotRunError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
+
+
+def judging(judge: Judge) -> Judge:
+    """Make a judge total: a CheckCannotRunError it raises becomes its verdict.
+
+    Judges read as the happy path and raise (through labctl.checks.kube's helpers) when an
+    output is missing or malformed; callers always get a Verdict back.
+    """
+
+    @functools.wraps(judge)
+    def total(records: Records, plan: Plan) -> Verdict:
+        try:
+            return judge(records, plan)
+        except CheckCannotRunError as exc:
+            return Verdict(exc.status, exc.message)
+
+    return total
 
 
 def record_key(step: str, machine: str, target: Target) -> str:

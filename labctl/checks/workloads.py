@@ -40,6 +40,7 @@ from labctl.checks.model import (
     Target,
     Verdict,
     fixed,
+    judging,
 )
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ DNS_STEPS = (
 )
 
 
+@judging
 def judge_dns(records: Records, plan: Plan) -> Verdict:
     """From a pod, kubernetes.default resolves, and each node name resolves to its lab address
     (K3s's CoreDNS serves the nodes from its NodeHosts)."""
@@ -195,6 +197,7 @@ POD_NETWORK_STEPS = (
 )
 
 
+@judging
 def judge_pod_network(records: Records, _plan: Plan) -> Verdict:
     """A probe pod pinned to one node fetched a page from a demo pod on another node."""
     answers = [
@@ -232,6 +235,7 @@ def replicas(deployment: dict[str, Any]) -> tuple[int, int]:
     return wanted, available
 
 
+@judging
 def judge_deployment(records: Records, _plan: Plan) -> Verdict:
     """The demo Deployment wants 3 replicas and has 3 available."""
     deployment = need_json(records, "deployment")
@@ -296,6 +300,7 @@ def _owner(pod: dict[str, Any]) -> str:
     return "its ReplicaSet"
 
 
+@judging
 def judge_self_heal(records: Records, _plan: Plan) -> Verdict:
     """After one demo pod is deleted, its ReplicaSet brings the ready count back in time."""
     before = need_json(records, "before").get("items") or []
@@ -354,6 +359,7 @@ BALANCING_STEPS = (
 )
 
 
+@judging
 def judge_balancing(records: Records, _plan: Plan) -> Verdict:
     """Repeated requests to the Service's cluster IP are answered by at least two pods."""
     address = _service_address(records)
@@ -393,6 +399,7 @@ def ingress_skip(plan: Plan) -> str | None:
     return "traefik is disabled in lab.yaml" if "traefik" in plan.lab.k3s.disable else None
 
 
+@judging
 def judge_ingress(records: Records, plan: Plan) -> Verdict:
     """GET /api with the demo's Host header on the lab address: Traefik routes it to a demo pod."""
     record = need_ok(records, "request")
