@@ -429,6 +429,9 @@ def build_box(
     box_cached = box_file.exists() and not rebuild
     if not box_cached:
         _assemble_box(recipe, tarball, box_file, workdir)
+        for stale in cache.glob(f"box-{distro}-{release}-*.box"):
+            if stale != box_file:
+                stale.unlink()
     if add:
         run(
             [

@@ -44,10 +44,22 @@ def require_testbed() -> None:
     pytest.skip(reason)
 
 
+# Measured seconds of this session, shown in the terminal summary (visible without -s).
+TIMES: dict[str, float | str] = {}
+
+
 @pytest.fixture(scope="session")
 def testbed_times(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float | str]:
     """Measured seconds, filled by fixtures and tests, written to JSON by the tests."""
-    return {"json": str(tmp_path_factory.mktemp("times") / "testbed-times.json")}
+    TIMES["json"] = str(tmp_path_factory.mktemp("times") / "testbed-times.json")
+    return TIMES
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if len(TIMES) > 1:
+        terminalreporter.section("lxc test bed: measured times (seconds)")
+        for key, value in sorted(TIMES.items()):
+            terminalreporter.write_line(f"{key}: {value}")
 
 
 @pytest.fixture(scope="session")
