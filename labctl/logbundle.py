@@ -20,9 +20,12 @@ What `redact` replaces with `<redacted>` (and nothing more is promised):
    private-key or client-key-data (any case, `_`/`-` alike), unless the name ends in file, path
    or dir (those hold paths): JSON `"key": "value"` (also escaped inside a JSON string),
    YAML/INI/env `key: value`, `key = value`, `KEY=value` (a quoted value, else one token up to
-   whitespace or `,;}]`), and command-line flags `--token VALUE` / `--token=VALUE`. null, true,
-   false, empty and `{{ templated }}` values are left as they are.
+   whitespace or `,;}]`), and command-line flags `--token VALUE` / `--token=VALUE`. Empty,
+   null/none/~, true/false/yes/no and `{{ templated }}` values are left as they are.
 5. `Authorization: Bearer|Basic <credential>` and the password in `scheme://user:password@host`.
+
+Besides redaction, the environment in ansible-runner's `command` file keeps only ANSIBLE_*, PATH,
+LANG, LC_*, PYTHONPATH and VIRTUAL_ENV values; the rest become `<omitted>`.
 
 Not caught: a secret split across lines or otherwise transformed (hashed, hex-encoded,
 gzip'd), YAML block scalars (`password: |`), and credentials under key names not listed above
