@@ -1132,17 +1132,22 @@ def _check_vbox_range(
     if vbox is not None and vbox < VBOX_HOSTONLY_RESTRICTED_SINCE:
         return
     if facts.vbox_networks_conf is None:
-        allowed, source = [VBOX_HOSTONLY_DEFAULT], "VirtualBox's default range (no networks.conf)"
+        allowed, source = [VBOX_HOSTONLY_DEFAULT], "VirtualBox's default, as there is no"
+        fix = (
+            f"create {VBOX_NETWORKS_CONF} (as root) with the line "
+            f"`* {VBOX_HOSTONLY_DEFAULT} {lab}` (the file replaces the default range, so keep it)"
+        )
     else:
-        allowed, source = parse_networks_conf(facts.vbox_networks_conf), str(VBOX_NETWORKS_CONF)
+        allowed, source = parse_networks_conf(facts.vbox_networks_conf), "as listed in"
+        fix = f"add the line `* {lab}` to {VBOX_NETWORKS_CONF} (as root)"
     if any(lab.subnet_of(net) for net in allowed):
         return
-    ranges = ", ".join(str(n) for n in allowed) or "nothing"
-    fails.append(f"VirtualBox only allows host-only networks in {ranges} ({source}), not {lab}")
-    fixes.append(
-        f"add the line `* {lab}` to {VBOX_NETWORKS_CONF} (as root; keep "
-        f"`* {VBOX_HOSTONLY_DEFAULT}` there too) or use a `network.cidr` inside {ranges}"
+    ranges = ", ".join(str(n) for n in allowed) or "no range"
+    fails.append(
+        f"VirtualBox allows host-only networks only in {ranges} ({source} "
+        f"{VBOX_NETWORKS_CONF}), not {lab}"
     )
+    fixes.append(f"{fix}, or use a `network.cidr` inside {ranges}")
 
 
 def _arch(plan: Plan, facts: HostFacts) -> Finding:

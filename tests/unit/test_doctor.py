@@ -553,30 +553,27 @@ def test_virtualbox_default_range_without_networks_conf() -> None:
     got = finding(outside, GOOD, "network")
     assert got.status == "fail"
     assert "192.168.56.0/21" in got.message
-    assert "`* 10.10.0.0/24` to /etc/vbox/networks.conf" in got.fix
+    assert "with the line `* 192.168.56.0/21 10.10.0.0/24`" in got.fix
 
 
 def test_networks_conf_replaces_the_default_range() -> None:
+    ten = plan_of("virtualbox", network={"cidr": "10.10.0.0/24"})
     conf = replace(GOOD, vbox_networks_conf="* 10.0.0.0/8\n")
-    assert (
-        finding(plan_of("virtualbox", network={"cidr": "10.10.0.0/24"}), conf, "network").status
-        == "ok"
-    )
+    assert finding(ten, conf, "network").status == "ok"
     default = finding(plan_of("virtualbox"), conf, "network")
     assert default.status == "fail"
     assert "/etc/vbox/networks.conf" in default.message
-    assert "* 192.168.56.0/21" in default.fix
-    old_vbox = replace(GOOD, virtualbox_version="6.1.26")
-    assert (
-        finding(plan_of("virtualbox", network={"cidr": "10.10.0.0/24"}), old_vbox, "network").status
-        == "ok"
-    )
+    assert "add the line `* 192.168.56.0/24` to /etc/vbox/networks.conf" in default.fix
+
+
+def test_networks_conf_only_binds_virtualbox_6_1_28_and_later_off_windows() -> None:
+    ten = plan_of("virtualbox", network={"cidr": "10.10.0.0/24"})
+    assert finding(ten, GOOD, "network").status == "fail"
+    assert finding(ten, replace(GOOD, virtualbox_version="6.1.26"), "network").status == "ok"
     windows = replace(GOOD, system="Windows", routes=(), addresses=())
-    assert (
-        finding(plan_of("virtualbox", network={"cidr": "10.10.0.0/24"}), windows, "network").status
-        == "ok"
-    )
-    assert finding(plan_of("lxc", network={"cidr": "10.10.0.0/24"}), GOOD, "network").status == "ok"
+    assert finding(ten, windows, "network").status == "ok"
+    lxc = plan_of("lxc", network={"cidr": "10.10.0.0/24"})
+    assert finding(lxc, GOOD, "network").status == "ok"
 
 
 def test_a_route_on_another_interface_is_a_conflict_but_the_labs_own_bridge_is_not() -> None:
