@@ -154,15 +154,16 @@ def judge_gitlab(records: Records, plan: Plan) -> Verdict:
 _COMMIT_SCRIPT = r"""
 import json, re, sys, urllib.parse, urllib.request
 token, wanted = sys.stdin.read().split()
+branch = BRANCH
 project = urllib.parse.quote(PROJECT, safe="")
 path = urllib.parse.quote(MANIFEST, safe="")
 api = f"http://127.0.0.1/api/v4/projects/{project}/repository/files/{path}"
 head = {"PRIVATE-TOKEN": token}
-req = urllib.request.Request(f"{api}/raw?ref={BRANCH}", headers=head)
+req = urllib.request.Request(f"{api}/raw?ref={branch}", headers=head)
 text = urllib.request.urlopen(req, timeout=20).read().decode()
 found = re.search(r"^(\s*replicas:\s*)(\d+)", text, re.M)
 new = text[: found.start(2)] + wanted + text[found.end(2):]
-body = json.dumps({"branch": BRANCH, "content": new,
+body = json.dumps({"branch": branch, "content": new,
                    "commit_message": f"labctl gitops check: replicas {found.group(2)} -> {wanted}"})
 req = urllib.request.Request(api, data=body.encode(), method="PUT",
                              headers={**head, "Content-Type": "application/json"})
