@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from labctl.checks import Status, run_checks
 from labctl.errors import (
     CommandTimeoutError,
     HostKeyMismatchError,
     SshAuthError,
     SshUnreachableError,
 )
+from labctl.plan import make_plan
+from labctl.specfile import parse_lab
 from labctl.ssh import RetryPolicy, SshPool, SshTarget
 
 if TYPE_CHECKING:
@@ -199,3 +202,31 @@ def test_one_connection_is_reused_for_many_commands(
         f"fresh connection {fresh * 1000:.1f} ms ({fresh_runs} runs), {fresh / reused:.1f}x"
     )
     assert reused < fresh
+
+
+def test_checks_run_for_real_over_ssh_on_test_hosts(
+    lxc_hosts: list[object], known_hosts: Path
+) -> None:
+    """The runner through the real SSH pool: the clock check judges real clocks; the datastore
+    probe's quoting works through sudo on a real shell (no K3s here, so it must fail)."""
+    plan = make_plan(parse_lab("name: tb\n").lab)
+    targets = {
+        machine.name: target_of(host)
+        for machine, host in zip(plan.machines, lxc_hosts, strict=True)
+    }
+    start = time.monotonic()
+    results = {
+        r.name: r
+        for r in run_checks(plan, targets, known_hosts, only=["clock", "datastore", "nodes-ready"])
+    }
+    took = time.monotonic() - start
+    summary = "; ".join(f"{r.name} {r.status.value}: {r.message}" for r in results.values())
+    print(f"\n3 checks over real SSH in {took:.2f} s: {summary}")  # noqa: T201
+    assert results["clock"].status is Status.PASSED, results["clock"].message
+    assert results["clock"].message.startswith("3 clocks within 5 s of the host")
+    assert results["datastore"].status is Status.FAILED
+    assert (
+        results["datastore"].message == "no /var/lib/rancher/k3s/server/db/state.db on tb-server-1"
+    )
+    assert results["nodes-ready"].status is Status.FAILED
+    assert results["nodes-ready"].message.startswith("tb-server-1: `sudo k3s kubectl get nodes")
