@@ -194,3 +194,15 @@ class PreflightFailedError(PreflightError):
 
     def lines(self) -> list[str]:
         return [f"{check}: {text}" for check, text in self.failed.items()]
+
+
+class KubeconfigError(LabctlError):
+    """A kubeconfig (the lab's or the user's) is missing, unreadable or not shaped as expected."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class LogsError(LabctlError):
+    """There are no logs to show, or they cannot be read or packed safely."""
+
+    exit_code = ExitCode.INVALID_INPUT

@@ -21,17 +21,11 @@ from typing import Any
 
 import yaml
 
-from labctl.errors import ExitCode, LabctlError
+from labctl.errors import KubeconfigError
 from labctl.labdir import write_atomic
 
 SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
 BACKUP_INFIX = ".labctl-backup-"
-
-
-class KubeconfigError(LabctlError):
-    """A kubeconfig (the lab's or the user's) is missing, unreadable or not shaped as expected."""
-
-    exit_code = ExitCode.INVALID_INPUT
 
 
 @dataclass(frozen=True)

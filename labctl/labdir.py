@@ -42,18 +42,20 @@ def lab_paths(lab_dir: Path) -> LabPaths:
     return LabPaths(PurePosixPath(lab_dir.as_posix()))
 
 
-def write_atomic(path: Path, content: str, mode: int = 0o644) -> bool:
-    """Write `content` to `path` through a temp file; False (and no write) when unchanged."""
+def write_atomic(path: Path, content: str | bytes, mode: int = 0o644) -> bool:
+    """Write `content` to `path` through a temp file (0600 until renamed); False and no write
+    when the file already holds exactly this content with this mode."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
     try:
-        if path.read_text(encoding="utf-8") == content and (path.stat().st_mode & 0o777) == mode:
+        if path.read_bytes() == data and (path.stat().st_mode & 0o777) == mode:
             return False
     except FileNotFoundError:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(content)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         Path(tmp).chmod(mode)
         Path(tmp).replace(path)
     except BaseException:

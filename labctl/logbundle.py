@@ -41,13 +41,13 @@ import os
 import re
 import stat
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from labctl.errors import ExitCode, LabctlError
+from labctl.errors import LogsError
+from labctl.labdir import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -76,12 +76,6 @@ COMMAND_ENV_KEEP = re.compile(r"^(ANSIBLE_\w+|PATH|LANG|LC_\w+|PYTHONPATH|VIRTUA
 
 _STAMPED = re.compile(r"^(\d{8}-\d{6})-(.+)$")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-class LogsError(LabctlError):
-    """There are no logs to show, or they cannot be read or packed safely."""
-
-    exit_code = ExitCode.INVALID_INPUT
 
 
 # --- pure: redaction -------------------------------------------------------------------------
@@ -328,20 +322,6 @@ def bundle_members(lab_dir: Path, run: RunSet) -> list[Path]:
 # --- edge: writing the bundle ----------------------------------------------------------------
 
 
-def _write_private(out: Path, data: bytes) -> None:
-    """temp file + rename, 0600 from the start (labdir.write_atomic writes text only)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        Path(tmp).chmod(0o600)
-        Path(tmp).replace(out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def bundle(lab_dir: Path, out: Path | None = None) -> Path:
     """Pack the latest run set, state.json and the rendered files, all redacted, into a .tar.gz.
 
@@ -364,7 +344,7 @@ def bundle(lab_dir: Path, out: Path | None = None) -> Path:
             info.size, info.mode, info.mtime = len(data), 0o600, int(path.stat().st_mtime)
             tar.addfile(info, io.BytesIO(data))
     try:
-        _write_private(out, buffer.getvalue())
+        write_atomic(out, buffer.getvalue(), mode=0o600)
     except OSError as exc:
         raise LogsError(
             f"cannot write {out}: {exc.strerror or exc}", "pass a writable --output path"

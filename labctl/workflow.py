@@ -76,7 +76,12 @@ def _vagrant(rt: Runtime):  # type: ignore[no-untyped-def]
 def _preflight(rt: Runtime, phase: Phase) -> None:
     from labctl import doctor  # noqa: PLC0415
 
-    findings = doctor.preflight(rt.plan, doctor.gather_facts(rt.plan), rt.skip_preflight)
+    skip = set(rt.skip_preflight)
+    if load_state(rt.lab_dir, rt.plan.name).phases.get("boot"):
+        # The lab's machines already exist: their memory and disk are in use by the lab itself,
+        # so judging the whole lab as new would count them twice.
+        skip |= {"memory", "disk"}
+    findings = doctor.preflight(rt.plan, doctor.gather_facts(rt.plan), frozenset(skip))
     warnings = [f for f in findings if f.status == "warn"]
     for finding in warnings:
         rt.progress.step(phase, f"warning: {finding.id}: {finding.message}")

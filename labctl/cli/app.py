@@ -13,7 +13,21 @@ from typing import Annotated, NoReturn
 import typer
 
 from labctl import __version__
-from labctl.cli import destroy, halt, init, provision, render, schema, ssh, status, up, validate
+from labctl.cli import (
+    destroy,
+    doctor,
+    halt,
+    init,
+    kubeconfig,
+    logs,
+    provision,
+    render,
+    schema,
+    ssh,
+    status,
+    up,
+    validate,
+)
 from labctl.cli.output import OUT
 
 app = typer.Typer(
@@ -55,6 +69,9 @@ app.command("up")(up.up)
 app.command("status")(status.status)
 app.command("ssh")(ssh.ssh)
 app.command("provision")(provision.provision)
+app.command("kubeconfig")(kubeconfig.kubeconfig)
+app.command("logs")(logs.logs)
+app.command("doctor")(doctor.doctor)
 app.command("halt")(halt.halt)
 app.command("destroy")(destroy.destroy)
 app.command("schema")(schema.schema)

@@ -16,7 +16,10 @@ def destroy(
         bool, typer.Option("--yes", "-y", help="Do not ask; needed without a TTY.")
     ] = False,
 ) -> None:
-    """Destroy every machine, the lab network (lxc), known hosts and the merged kubeconfig."""
+    """Destroy the lab's machines and network.
+
+    Also removes its known hosts and the context merged into ~/.kube/config.
+    """
     from labctl.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
     from labctl.teardown import destroy_lab  # noqa: PLC0415
 

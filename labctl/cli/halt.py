@@ -7,7 +7,10 @@ from labctl.cli.output import OUT
 
 
 def halt(file: SpecArg = None) -> None:
-    """Stop every machine; `labctl up` boots them again without re-provisioning."""
+    """Stop the machines, keep the lab.
+
+    `labctl up` boots them again without re-provisioning.
+    """
     from labctl.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
     from labctl.vagrant import VagrantLab  # noqa: PLC0415
     from labctl.workflow import forget_phases  # noqa: PLC0415

@@ -8,7 +8,10 @@ from labctl.cli.common import Format, FormatOption, OfflineOption, SpecArg, reso
 def provision(
     file: SpecArg = None, output: FormatOption = Format.TEXT, offline: OfflineOption = None
 ) -> None:
-    """Re-run Ansible (prepare through addons) without booting anything."""
+    """Re-run Ansible on the running machines.
+
+    Runs the phases prepare through addons again; boots nothing.
+    """
     resolved = resolve(file)
     run_phases(
         resolved, output, command="provision", start="prepare", until="addons", offline=offline

@@ -19,7 +19,10 @@ def ssh(
         str | None, typer.Option("--file", "-f", help="Lab spec (default ./lab.yaml).")
     ] = None,
 ) -> None:
-    """Open a shell on a machine, or run a command there and exit with its status."""
+    """Shell or command on a lab machine.
+
+    Opens a shell on NODE, or runs CMD there and exits with its status.
+    """
     import subprocess  # noqa: PLC0415 - lazy: keeps --help fast
     from pathlib import Path  # noqa: PLC0415
 

@@ -7,7 +7,10 @@ from labctl.cli.output import OUT
 
 
 def status(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
-    """Machines (Vagrant's view), addresses, and the phases `up` has done."""
+    """Show machines, addresses and phase results.
+
+    Machines as Vagrant sees them, their planned addresses, and the phases `up` has done.
+    """
     from labctl.state import first_pending, load_state, spec_hash  # noqa: PLC0415
     from labctl.vagrant import VagrantLab  # noqa: PLC0415
 

@@ -59,7 +59,10 @@ def up(
     skip_preflight: SkipPreflightOption = None,
     offline: OfflineOption = None,
 ) -> None:
-    """Bring the lab up: boot the VMs, install K3s, prove it works. Resumes where it stopped."""
+    """Build the lab: boot, install K3s, check.
+
+    Resumes where it stopped; --dry-run shows the plan and boots nothing.
+    """
     del yes  # `up` asks nothing today; accepted so scripts can pass it to every command
     resolved = resolve(file)
     if dry_run:
