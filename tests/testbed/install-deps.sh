@@ -13,8 +13,6 @@ PACKAGES=(
   dnsmasq-base    # lxc's package expects it; labctl itself uses static addresses
   kmod            # depmod: the module tree that makes modprobe work inside machines
   openssh-client  # ssh/ssh-keygen for the test bed's hosts
-  rsync           # copying rootfs trees for plain hosts
-  xz-utils
 )
 
 if [[ $(id -u) -ne 0 ]]; then
