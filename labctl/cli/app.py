@@ -14,6 +14,7 @@ import typer
 
 from labctl import __version__
 from labctl.cli import (
+    check,
     destroy,
     doctor,
     halt,
@@ -69,6 +70,7 @@ app.command("up")(up.up)
 app.command("status")(status.status)
 app.command("ssh")(ssh.ssh)
 app.command("provision")(provision.provision)
+app.command("check")(check.check)
 app.command("kubeconfig")(kubeconfig.kubeconfig)
 app.command("logs")(logs.logs)
 app.command("doctor")(doctor.doctor)
