@@ -90,7 +90,7 @@ def lxc_host_factory(
     def hosts(count: int) -> list[tb.Host]:
         if count > len(pool):
             start = time.monotonic()
-            pool[:] = tb.hosts_up(count)
+            pool[:] = tb.hosts_up(count, keep=len(pool))
             testbed_times[f"lxc_hosts_create_{count}"] = round(time.monotonic() - start, 1)
         return pool[:count]
 

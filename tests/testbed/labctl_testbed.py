@@ -284,16 +284,23 @@ def wait_for_ssh(host: Host, timeout: float = 60) -> None:
     raise TimeoutError(f"{host.name} ({host.ip}) not reachable by SSH in {timeout}s: {last}")
 
 
-def hosts_up(count: int) -> list[Host]:
-    """`count` plain hosts, running and reachable by SSH; replaces leftovers of earlier runs."""
+def hosts_up(count: int, *, keep: int = 0) -> list[Host]:
+    """Hosts 1..count running and reachable by SSH.
+
+    The first `keep` are taken as they are (already made this session); the others are
+    (re)made, replacing leftovers of earlier runs.
+    """
     ensure_module_tree()
     net = lxcnet.ensure_lab_network(HOSTS_LAB, HOSTS_CIDR)
     base = base_rootfs()
     hosts = []
     for i, name in enumerate(host_names(count)):
         ip = str(net.network.network_address + FIRST_HOST_OFFSET + i)
-        hosts.append(create_host(name, ip, net, base))
-    for host in hosts:
+        if i < keep:
+            hosts.append(Host(name, ip, lxcbox.VAGRANT_USER, KEY))
+        else:
+            hosts.append(create_host(name, ip, net, base))
+    for host in hosts[keep:]:
         wait_for_ssh(host)
     return hosts
 
