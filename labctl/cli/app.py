@@ -14,6 +14,7 @@ import typer
 
 from labctl import __version__
 from labctl.cli import (
+    box,
     check,
     destroy,
     doctor,
@@ -77,6 +78,7 @@ app.command("doctor")(doctor.doctor)
 app.command("halt")(halt.halt)
 app.command("destroy")(destroy.destroy)
 app.command("schema")(schema.schema)
+app.add_typer(box.app, name="box")
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

@@ -20,7 +20,6 @@ on and left on (other bridges on the host may rely on it). All of it needs root.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import itertools
 import json
@@ -30,19 +29,11 @@ from pathlib import Path
 
 from labctl.errors import HostNetworkError
 from labctl.lxc._run import probe, require_root, run
+from labctl.plan import lxc_bridge_name
 
-IFNAME_MAX = 15
-BRIDGE_PREFIX = "lc-"
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
-
-
-def bridge_name(lab: str) -> str:
-    """`lc-<lab>`, shortened with a digest when it would exceed the 15-character ifname limit."""
-    name = f"{BRIDGE_PREFIX}{lab}"
-    if len(name) <= IFNAME_MAX:
-        return name
-    digest = hashlib.sha256(lab.encode()).hexdigest()[:4]
-    return f"{BRIDGE_PREFIX}{lab[:7]}-{digest}"
+# The bridge's name is part of the plan (the Vagrantfile names it too): one rule, one place.
+bridge_name = lxc_bridge_name
 
 
 def tag(lab: str) -> str:
