@@ -162,6 +162,8 @@ class BoxRecipe:
             digest.update(f"{link.path}\0{link.target}".encode())
         for argv in chroot_commands():
             digest.update("\0".join(argv).encode())
+        for pattern in rootfs_removals():
+            digest.update(f"rm\0{pattern}".encode())
         return digest.hexdigest()[:16]
 
 
@@ -283,7 +285,8 @@ def rootfs_removals() -> list[str]:
         "etc/hostname",
         "var/lib/dbus/machine-id",
         "var/cache/apt/archives/*.deb",
-        "var/lib/apt/lists/*_Packages",
+        # The package lists stay: without them apt finds nothing until an update, and the
+        # folder's fresh mtime makes Ansible's apt cache_valid_time skip that update.
     ]
 
 

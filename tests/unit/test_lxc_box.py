@@ -159,3 +159,12 @@ def test_write_rootfs_files_sets_modes_and_replaces_links(tmp_path: Path) -> Non
     assert (tmp_path / "etc/resolv.conf").read_text() == "nameserver 10.0.0.1\n"
     assert (tmp_path / "etc/sudoers.d/vagrant").stat().st_mode & 0o777 == 0o440
     assert str((tmp_path / "etc/systemd/system/foo.service").readlink()) == "/dev/null"
+
+
+def test_the_box_key_changes_when_the_removals_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labctl.lxc import box
+
+    recipe = box.BoxRecipe(distro="debian", release="bookworm", mirror="m", name="n")
+    before = recipe.box_key
+    monkeypatch.setattr(box, "rootfs_removals", lambda: ["etc/hostname"])
+    assert recipe.box_key != before, "a changed recipe must not reuse a cached box file"
