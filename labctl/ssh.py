@@ -219,7 +219,7 @@ class SshPool:
                     ) from None
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 # Refused, timed out, unreachable, no banner yet, reset mid-handshake.
-                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                last = _not_ready(exc, self.connect_timeout)
             delay = next(delays, None)
             if delay is None:
                 raise SshUnreachableError(
@@ -257,6 +257,24 @@ class SshPool:
             # Keeps NAT and idle timeouts from dropping a connection reused across many checks.
             transport.set_keepalive(15)
         return client
+
+
+def _not_ready(exc: BaseException, timeout: float) -> str:
+    """Why a connection attempt failed, in words a user can act on."""
+    import paramiko  # noqa: PLC0415 - see SshPool._connect_with_retries
+
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        causes = {_not_ready(cause, timeout) for cause in exc.errors.values()}
+        return "; ".join(sorted(causes))
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listens on the port yet)"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, EOFError | ConnectionResetError):
+        return "connection closed during the SSH handshake (sshd still starting?)"
+    if isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower():
+        return "no SSH banner yet (sshd still starting?)"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 class _TransportLostError(Exception):

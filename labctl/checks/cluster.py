@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import shlex
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -157,7 +157,7 @@ _ETCD_MEMBERS = (
     "-X POST -d '{}' https://127.0.0.1:2379/v3/cluster/member/list"
 )
 DATASTORE_STEPS = (
-    Step("db-files", Target.PRIMARY, fixed(f"sudo sh -c {json.dumps(_DB_PROBE)}")),
+    Step("db-files", Target.PRIMARY, fixed(f"sudo sh -c {shlex.quote(_DB_PROBE)}")),
     Step(
         "etcd-members",
         Target.PRIMARY,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import subprocess
@@ -69,3 +70,18 @@ def test_command_is_valid_shell(command: str) -> None:
             assert inner.returncode == 0, f"{script}\n{inner.stderr}"
         if (program, flag) == ("python3", "-c"):
             compile(script, "<gitops commit>", "exec")
+
+
+def test_datastore_probe_prints_json_through_two_shells() -> None:
+    """The probe passes a login shell, then `sudo sh -c`: its $variables must reach the inner
+    shell unexpanded. Run here without sudo; this machine has no K3s, so both are false."""
+    (command,) = [c for c in COMMANDS if "state.db" in c]
+    assert command.startswith("sudo ")
+    out = subprocess.run(
+        ["sh", "-c", command.removeprefix("sudo ")],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "s": "outer", "e": "outer"},
+    ).stdout
+    assert json.loads(out) == {"sqlite": False, "etcd": False}
