@@ -17,7 +17,14 @@ from labctl.checks.report import (
     render_table,
     summary_line,
 )
-from labctl.checks.runner import Clocks, Executor, exit_code, run_checks, select_checks
+from labctl.checks.runner import (
+    Clocks,
+    Executor,
+    exit_code,
+    load_credentials,
+    run_checks,
+    select_checks,
+)
 
 __all__ = [
     "BY_NAME",
@@ -30,6 +37,7 @@ __all__ = [
     "Status",
     "Target",
     "exit_code",
+    "load_credentials",
     "render_json",
     "render_junit",
     "render_plain",

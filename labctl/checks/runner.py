@@ -96,6 +96,21 @@ def _skip_reason(check: Check, plan: Plan, skip: tuple[str, ...]) -> str | None:
     return check.skip_reason(plan) if check.skip_reason else None
 
 
+def load_credentials(lab_dir: Path) -> Credentials:
+    """The secrets the addon checks need, from the files the playbooks saved (0600) in the lab
+    directory; a missing file leaves its field None and the check that needs it fails clearly."""
+
+    def read(relative: str) -> str | None:
+        path = lab_dir / relative
+        return path.read_text().strip() or None if path.is_file() else None
+
+    return Credentials(
+        argocd_admin_password=read("argocd-admin-password"),
+        gitlab_root_password=read("secrets/gitlab-root-password"),
+        gitlab_api_token=read("gitlab-api-token"),
+    )
+
+
 def run_checks(
     plan: Plan,
     targets: Mapping[str, SshTarget],
