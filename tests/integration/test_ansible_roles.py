@@ -1,0 +1,312 @@
+"""site.yml run for real, through ansible-runner, on the test bed's LXC hosts.
+
+The OS prep runs in full; K3s goes through the roles' offline path with tests/fakes/k3s-fake, a
+test double of the k3s binary (K3s cannot be downloaded here), so config.yaml, the token, the
+units, the waits and the modes are real while no claim that K3s works rests on these tests. The
+kubeconfig role fetches and rewrites what the fake wrote, as it would a real K3s's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAYBOOKS = ROOT / "playbooks"
+FAKE_K3S = ROOT / "tests" / "fakes" / "k3s-fake"
+FAKE_VERSION = "v1.31.12+k3s1"  # what the fake's `k3s --version` reports
+K3S_TAGS = "prepare,k3s_server,k3s_agent,kubeconfig"
+
+
+@dataclass
+class Lab:
+    """A lab directory as `labctl render` lays it out, plus the run's secrets to look for."""
+
+    name: str
+    directory: Path
+    hosts: dict[str, Any]  # inventory name -> test bed Host
+    token: str
+    gitlab_password: str
+
+    @property
+    def runs(self) -> Path:
+        return self.directory / "runner"
+
+
+def make_offline_dir(target: Path) -> Path:
+    """K3s's release files, by their release names: the fake binary, sums, an images placeholder."""
+    target.mkdir()
+    shutil.copy2(FAKE_K3S, target / "k3s")
+    (target / "k3s-airgap-images-amd64.tar.zst").write_bytes(b"airgap placeholder for k3s-fake\n")
+    sums = [
+        f"{hashlib.sha256((target / name).read_bytes()).hexdigest()}  {name}"
+        for name in ("k3s", "k3s-airgap-images-amd64.tar.zst")
+    ]
+    (target / "sha256sum-amd64.txt").write_text("\n".join(sums) + "\n")
+    return target
+
+
+def make_lab(tmp: Path, name: str, bed_hosts: list[Any], servers: int) -> Lab:
+    lab_dir = tmp / ".labctl" / name
+    inventory = lab_dir / "inventory"
+    (inventory / "group_vars").mkdir(parents=True)
+    named = {f"{name}-server-{i + 1}": h for i, h in enumerate(bed_hosts[:servers])}
+    named |= {f"{name}-agent-{i + 1}": h for i, h in enumerate(bed_hosts[servers:])}
+    groups: dict[str, dict[str, Any]] = {"server": {}, "agent": {}, "gitlab": {}}
+    for host_name, host in named.items():
+        groups["server" if "-server-" in host_name else "agent"][host_name] = {"node_ip": host.ip}
+    (inventory / "hosts.yml").write_text(
+        yaml.safe_dump({"all": {"children": {g: {"hosts": h} for g, h in groups.items()}}})
+    )
+    connection = {
+        n: {
+            "ansible_host": h.ip,
+            "ansible_user": h.user,
+            "ansible_port": 22,
+            "ansible_ssh_private_key_file": str(h.key_path),
+        }
+        for n, h in named.items()
+    }
+    (inventory / "connection.yml").write_text(yaml.safe_dump({"all": {"hosts": connection}}))
+    token, password = secrets.token_hex(24), secrets.token_urlsafe(18)
+    for file_name, secret in (("k3s-token", token), ("gitlab-root-password", password)):
+        (lab_dir / file_name).write_text(secret + "\n")
+        (lab_dir / file_name).chmod(0o600)
+    first = next(iter(named))
+    facts = {
+        "labctl_lab_name": name,
+        "labctl_lab_dir": str(lab_dir),
+        "labctl_network_cidr": "unused-by-these-roles",
+        "labctl_hosts": [
+            {"name": n, "ip": h.ip, "role": "server" if "-server-" in n else "agent"}
+            for n, h in named.items()
+        ],
+        "labctl_k3s_version": FAKE_VERSION,
+        "labctl_k3s_disable": ["servicelb"],
+        "labctl_k3s_server_args": ["--node-label=lab=" + name, "--kubelet-arg=max-pods=150"],
+        "labctl_k3s_agent_args": ["--node-label=lab=" + name],
+        "labctl_k3s_datastore": "etcd" if servers > 1 else "sqlite",
+        "labctl_k3s_primary": first,
+        "labctl_k3s_api_ip": named[first].ip,
+        "labctl_k3s_token_file": str(lab_dir / "k3s-token"),
+        "labctl_offline_dir": str(make_offline_dir(tmp / "offline")),
+        "labctl_argocd_enabled": False,
+        "labctl_argocd_version": "v2.14.11",
+        "labctl_argocd_host": f"argocd.{name}.lab",
+        "labctl_gitlab_enabled": False,
+        "labctl_gitlab_version": "17.11.7-ce.0",
+        "labctl_gitlab_root_password_file": str(lab_dir / "gitlab-root-password"),
+        "labctl_arch": "amd64",
+    }
+    (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(facts, sort_keys=False))
+    return Lab(name, lab_dir, named, token, password)
+
+
+def run_site(lab: Lab, tags: str) -> Any:
+    """site.yml through ansible-runner; fails the test unless status and rc both say success."""
+    import ansible_runner
+
+    lab.runs.mkdir(exist_ok=True)
+    result = ansible_runner.run(
+        private_data_dir=str(lab.runs),
+        project_dir=str(PLAYBOOKS),
+        playbook="site.yml",
+        inventory=str(lab.directory / "inventory"),
+        tags=tags,
+        quiet=True,
+        # -vv shows module arguments and results: the secret grep below must still find nothing.
+        verbosity=2,
+        envvars={
+            "ANSIBLE_HOST_KEY_CHECKING": "False",
+            "ANSIBLE_SSH_ARGS": "-o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes",
+            "ANSIBLE_LOG_PATH": str(lab.directory / "ansible.log"),
+        },
+        timeout=900,
+    )
+    failed = [
+        e["event_data"].get("host")
+        for e in result.events
+        if e.get("event") in ("runner_on_failed", "runner_on_unreachable")
+        and not e["event_data"].get("ignore_errors")
+    ]
+    report = f"site.yml {result.status} rc={result.rc} failed hosts={failed}\n"
+    assert result.status == "successful", report + result.stdout.read()[-6000:]
+    assert result.rc == 0, report
+    return result
+
+
+def ssh(host: Any, command: str) -> str:
+    proc = subprocess.run(
+        host.ssh_argv(command, user=host.root_user),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 0, f"{host.name}: {command}: {proc.stderr}"
+    return proc.stdout
+
+
+def iface_of(host: Any) -> str:
+    for line in ssh(host, "ip -o -4 addr show").splitlines():
+        parts = line.split()
+        if parts[3].split("/")[0] == host.ip:
+            return parts[1]
+    raise AssertionError(f"no interface with {host.ip} on {host.name}")
+
+
+def assert_no_secret_anywhere(lab: Lab) -> None:
+    inputs = {lab.directory / "k3s-token", lab.directory / "gitlab-root-password"}
+    hits = [
+        str(path)
+        for path in sorted(lab.directory.rglob("*"))
+        if path.is_file() and path not in inputs
+        for secret in (lab.token, lab.gitlab_password)
+        if secret.encode() in path.read_bytes()
+    ]
+    assert (lab.runs / "artifacts").is_dir()
+    assert (lab.directory / "ansible.log").is_file()
+    assert hits == [], f"secrets found in run artifacts/logs: {hits}"
+
+
+def changed_total(result: Any) -> dict[str, int]:
+    return {host: n for host, n in (result.stats or {}).get("changed", {}).items() if n}
+
+
+def assert_server(lab: Lab, name: str, *, primary: str) -> dict[str, Any]:
+    host = lab.hosts[name]
+    config = yaml.safe_load(ssh(host, "cat /etc/rancher/k3s/config.yaml"))
+    assert config["node-name"] == name
+    assert config["node-ip"] == host.ip
+    assert config["advertise-address"] == host.ip
+    assert config["flannel-iface"] == iface_of(host)
+    assert host.ip in config["tls-san"]
+    assert config["write-kubeconfig-mode"] == "0600"
+    assert config["token-file"] == "/etc/rancher/k3s/cluster-token"
+    assert "token" not in config
+    assert config["disable"] == ["servicelb"]
+    assert config["node-label"] == f"lab={lab.name}"
+    assert config["kubelet-arg"] == "max-pods=150"
+    modes = ssh(
+        host,
+        "stat -c '%n %a' /etc/rancher/k3s/k3s.yaml /etc/rancher/k3s/cluster-token "
+        "/etc/rancher/k3s/config.yaml",
+    ).split()
+    assert modes == [
+        "/etc/rancher/k3s/k3s.yaml", "600",
+        "/etc/rancher/k3s/cluster-token", "600",
+        "/etc/rancher/k3s/config.yaml", "600",
+    ]  # fmt: skip
+    assert ssh(host, "cat /etc/rancher/k3s/cluster-token").strip() == lab.token
+    assert ssh(host, "systemctl is-enabled k3s; systemctl is-active k3s").split() == [
+        "enabled",
+        "active",
+    ]
+    assert FAKE_VERSION in ssh(host, "kubectl --version")  # the link to the multi-call binary
+    if name == primary:
+        assert "server" not in config
+    else:
+        assert config["server"] == f"https://{lab.hosts[primary].ip}:6443"
+    return config
+
+
+def assert_common(lab: Lab) -> None:
+    for host in lab.hosts.values():
+        etc_hosts = ssh(host, "cat /etc/hosts")
+        for name, other in lab.hosts.items():
+            assert f"{other.ip} {name}" in etc_hosts
+        sysctls = ssh(host, "sysctl -n net.ipv4.ip_forward fs.inotify.max_user_watches").split()
+        assert sysctls == ["1", "524288"]
+        assert "br_netfilter" in ssh(host, "cat /etc/modules-load.d/labctl.conf")
+        for timer in ("apt-daily.timer", "apt-daily-upgrade.timer"):
+            state = subprocess.run(
+                host.ssh_argv("systemctl", "is-enabled", timer, user=host.root_user),
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            assert state == "disabled", (host.name, timer, state)
+
+
+def assert_kubeconfig(lab: Lab, primary: str) -> None:
+    path = lab.directory / "kubeconfig"
+    assert path.stat().st_mode & 0o777 == 0o600
+    config = yaml.safe_load(path.read_text())
+    context = f"labctl-{lab.name}"
+    assert config["current-context"] == context
+    assert [c["name"] for c in config["contexts"]] == [context]
+    assert config["clusters"][0]["cluster"]["server"] == f"https://{lab.hosts[primary].ip}:6443"
+    assert config["users"][0]["user"]["client-key-data"]
+
+
+def nodes_ready(host: Any) -> dict[str, str]:
+    rows = ssh(host, "k3s kubectl get nodes --no-headers").splitlines()
+    return {row.split()[0]: row.split()[1] for row in rows}
+
+
+@pytest.fixture
+def lab_1_server_2_agents(lxc_hosts: list[Any], tmp_path: Path) -> Lab:
+    return make_lab(tmp_path, "t1", lxc_hosts[:3], servers=1)
+
+
+def test_k3s_lab_from_site_yml_is_real_idempotent_and_leaks_no_secret(
+    lab_1_server_2_agents: Lab,
+) -> None:
+    lab = lab_1_server_2_agents
+    primary = f"{lab.name}-server-1"
+    first = run_site(lab, K3S_TAGS)
+    assert changed_total(first), "the first run must change the fresh hosts"
+
+    assert_common(lab)
+    config = assert_server(lab, primary, primary=primary)
+    assert "cluster-init" not in config  # one server: kine/SQLite
+    for agent in (f"{lab.name}-agent-1", f"{lab.name}-agent-2"):
+        host = lab.hosts[agent]
+        agent_config = yaml.safe_load(ssh(host, "cat /etc/rancher/k3s/config.yaml"))
+        assert agent_config == {
+            "server": f"https://{lab.hosts[primary].ip}:6443",
+            "token-file": "/etc/rancher/k3s/cluster-token",
+            "node-name": agent,
+            "node-ip": host.ip,
+            "flannel-iface": iface_of(host),
+            "node-label": f"lab={lab.name}",
+        }
+        units = ssh(host, "systemctl is-enabled k3s-agent; systemctl is-active k3s-agent")
+        assert units.split() == ["enabled", "active"]
+    assert nodes_ready(lab.hosts[primary]) == dict.fromkeys(lab.hosts, "Ready")
+    assert_kubeconfig(lab, primary)
+
+    second = run_site(lab, K3S_TAGS)
+    assert changed_total(second) == {}, "second run of site.yml must change nothing"
+    assert_no_secret_anywhere(lab)
+
+
+def test_ha_servers_join_the_first_one_after_another(
+    lxc_host_factory: Callable[[int], list[Any]], tmp_path: Path
+) -> None:
+    lab = make_lab(tmp_path, "ha", lxc_host_factory(4), servers=3)
+    primary = f"{lab.name}-server-1"
+    run_site(lab, K3S_TAGS)
+
+    assert assert_server(lab, primary, primary=primary)["cluster-init"] is True
+    for joining in (f"{lab.name}-server-2", f"{lab.name}-server-3"):
+        assert "cluster-init" not in assert_server(lab, joining, primary=primary)
+    # Every server answers for the whole cluster, the joined ones through server 1.
+    assert nodes_ready(lab.hosts[f"{lab.name}-server-3"]) == dict.fromkeys(lab.hosts, "Ready")
+    assert_kubeconfig(lab, primary)
+
+    assert changed_total(run_site(lab, K3S_TAGS)) == {}
+    assert_no_secret_anywhere(lab)
