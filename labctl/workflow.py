@@ -106,7 +106,14 @@ def _boot(rt: Runtime, phase: Phase) -> None:
             rt.progress.step(phase, line.removeprefix("==> "))
 
     names = [m.name for m in rt.plan.machines]
-    timings = _vagrant(rt).up_all(names, rt.plan.lab.provider, on_line)
+    vagrant = _vagrant(rt)
+    if rt.plan.lab.provider == "lxc":
+        from labctl.lxc.containers import remove_orphans  # noqa: PLC0415
+
+        unknown = [m.name for m in vagrant.status() if m.state == "not_created"]
+        for name in remove_orphans(unknown):
+            rt.progress.step(phase, f"{name}: removed a container an interrupted boot left")
+    timings = vagrant.up_all(names, rt.plan.lab.provider, on_line)
     rt.notes[phase.name] = ", ".join(f"{n} {t:.0f}s" for n, t in timings.items())
 
 

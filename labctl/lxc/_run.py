@@ -10,7 +10,7 @@ import os
 import subprocess
 from typing import TYPE_CHECKING
 
-from labctl.errors import HostCommandError, NotRootError
+from labctl.errors import HostCommandError, LabctlError, NotRootError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -27,7 +27,7 @@ def stderr_tail(text: str, lines: int = STDERR_TAIL_LINES) -> str:
 def run(
     argv: Sequence[str],
     *,
-    error: type[HostCommandError] = HostCommandError,
+    error: type[LabctlError] = HostCommandError,
     hint: str = "",
     input_text: str | None = None,
     env: dict[str, str] | None = None,

@@ -1,0 +1,210 @@
+"""The whole lifecycle through the real CLI on the lxc test bed: up, status, ssh, kubeconfig,
+halt, up again, destroy; and faults caused for real (a held lock, Ctrl-C during boot).
+
+Vagrant (vagrant-lxc), the lab bridge, SSH and Ansible are all real. K3s cannot be downloaded
+here, so the K3s phases install tests/fakes/k3s-fake through the roles' offline path: config,
+token, units, waits and the kubeconfig fetch are real, and no claim that K3s works rests on it.
+The addons phase (kubectl apply of the demo app) and the smoke checks need a real K3s API, so
+the run stops after the kubeconfig phase (`--until kubeconfig`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_ansible_roles import make_offline_dir
+
+pytestmark = [pytest.mark.integration, pytest.mark.root]
+
+LAB = "lce2e"
+CIDR = "192.168.58.0/24"
+SPEC = f"""\
+name: {LAB}
+provider: lxc
+box: labctl/debian-bookworm
+network: {{cidr: {CIDR}}}
+servers: {{count: 1, cpus: 1, memory: 1024}}
+agents: {{count: 2, cpus: 1, memory: 768}}
+"""
+MACHINES = [f"{LAB}-server-1", f"{LAB}-agent-1", f"{LAB}-agent-2"]
+TIMES: list[tuple[str, float]] = []
+
+
+def labctl(
+    workdir: Path, *args: str, check: bool = True, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "labctl", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    TIMES.append(
+        (" ".join(a for a in args if not a.startswith("/")), round(time.monotonic() - started, 1))
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"labctl {' '.join(args)} exited {result.returncode}:\n"
+                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")  # fmt: skip
+    return result
+
+
+def containers() -> set[str]:
+    out = subprocess.run(["lxc-ls", "-1"], capture_output=True, text=True, check=False).stdout
+    return {name for name in out.split() if name.startswith(LAB)}
+
+
+def bridge_exists() -> bool:
+    from labctl.plan import lxc_bridge_name
+
+    return Path(f"/sys/class/net/{lxc_bridge_name(LAB)}").exists()
+
+
+@pytest.fixture(scope="module")
+def lab(  # type: ignore[no-untyped-def]
+    lxc_box: dict[str, object],
+    tmp_path_factory: pytest.TempPathFactory,
+    testbed_times: dict[str, float | str],
+):
+    del lxc_box  # built and added to Vagrant; the spec names it
+    workdir = tmp_path_factory.mktemp("lifecycle")
+    (workdir / "lab.yaml").write_text(SPEC)
+    offline = make_offline_dir(workdir / "offline")
+    yield workdir, offline
+    labctl(workdir, "destroy", "--yes", check=False)
+    for number, (command, seconds) in enumerate(TIMES, start=1):
+        testbed_times[f"lifecycle {number:02d} labctl {command}"] = seconds
+
+
+def test_up_status_ssh_kubeconfig_halt_up_destroy(lab) -> None:  # type: ignore[no-untyped-def]
+    workdir, offline = lab
+    lab_dir = workdir / ".labctl" / LAB
+
+    up = labctl(workdir, "up", "--offline", str(offline), "--until", "kubeconfig")
+    for phase in ("preflight", "render", "boot", "wait-ssh", "prepare", "k3s-servers",
+                  "k3s-agents", "kubeconfig"):  # fmt: skip
+        assert f"{phase}: done in" in up.stdout, up.stdout
+    assert f"export KUBECONFIG={lab_dir / 'kubeconfig'}" in up.stdout
+    assert containers() == set(MACHINES)
+
+    status = json.loads(labctl(workdir, "status", "-o", "json").stdout)
+    assert [(m["name"], m["state"], m["ip"]) for m in status["machines"]] == [
+        (f"{LAB}-server-1", "running", "192.168.58.10"),
+        (f"{LAB}-agent-1", "running", "192.168.58.11"),
+        (f"{LAB}-agent-2", "running", "192.168.58.12"),
+    ]
+    phases = {p["name"]: p["status"] for p in status["phases"]}
+    assert phases["kubeconfig"] == "done"
+    assert phases["addons"] == "pending"
+    assert status["next_phase"] == "addons"
+
+    ssh = labctl(workdir, "ssh", "agent-2", "--", "ip", "-4", "-o", "addr", "show", "eth1")
+    assert "192.168.58.12/24" in ssh.stdout
+    failing = labctl(workdir, "ssh", "server-1", "--", "exit", "3", check=False)
+    assert failing.returncode == 3, "labctl ssh passes the remote exit status through"
+    known_hosts = (lab_dir / "known_hosts").read_text()
+    assert "192.168.58.10" in known_hosts
+
+    kubeconfig = Path(labctl(workdir, "kubeconfig", "path").stdout.strip())
+    assert kubeconfig == lab_dir / "kubeconfig"
+    assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
+    text = kubeconfig.read_text()
+    assert "https://192.168.58.10:6443" in text
+    assert f"current-context: labctl-{LAB}" in text
+
+    again = labctl(workdir, "up", "--offline", str(offline), "--until", "kubeconfig")
+    assert "already done for this spec, skipped" in again.stdout
+    assert "boot: done" not in again.stdout
+
+    labctl(workdir, "halt")
+    states = json.loads(labctl(workdir, "status", "-o", "json").stdout)["machines"]
+    assert {m["state"] for m in states} == {"stopped"}
+
+    after_halt = labctl(workdir, "up", "--offline", str(offline), "--until", "kubeconfig")
+    assert "boot: done in" in after_halt.stdout
+    assert "wait-ssh: done in" in after_halt.stdout
+    for phase in ("prepare", "k3s-servers", "k3s-agents", "kubeconfig"):
+        assert f"{phase}: already done for this spec, skipped" in after_halt.stdout
+    states = json.loads(labctl(workdir, "status", "-o", "json").stdout)["machines"]
+    assert {m["state"] for m in states} == {"running"}
+
+    labctl(workdir, "destroy", "--yes")
+    assert containers() == set()
+    assert not bridge_exists()
+    assert not (lab_dir / "known_hosts").exists()
+    assert not (lab_dir / "kubeconfig").exists()
+    assert (lab_dir / "secrets" / "k3s-token").exists(), "secrets outlive machines on purpose"
+
+
+def test_destroy_refuses_without_a_terminal_unless_yes(lab) -> None:  # type: ignore[no-untyped-def]
+    workdir, _ = lab
+    refused = labctl(workdir, "destroy", check=False)
+    assert refused.returncode == 2
+    assert "pass --yes to confirm" in refused.stderr
+
+
+def test_a_held_lock_stops_a_second_labctl_at_once(lab) -> None:  # type: ignore[no-untyped-def]
+    workdir, offline = lab
+    lab_dir = workdir / ".labctl" / LAB
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path; from labctl.lock import lab_lock\n"
+         f"with lab_lock(Path({str(lab_dir)!r}), 'up'):\n"
+         "    print('held', flush=True); time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        second = labctl(workdir, "up", "--offline", str(offline), check=False)
+        assert time.monotonic() - started < 10
+        assert second.returncode == 7
+        assert f"pid {holder.pid} (up," in second.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    # The kernel dropped the killed holder's flock: the lock is free again.
+    assert labctl(workdir, "status").returncode == 0
+    halted_ok = labctl(workdir, "halt", check=False)
+    assert halted_ok.returncode == 0, halted_ok.stderr
+
+
+def test_ctrl_c_during_boot_saves_state_and_the_next_up_resumes(lab) -> None:  # type: ignore[no-untyped-def]
+    workdir, offline = lab
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labctl", "up", "--offline", str(offline), "--until", "wait-ssh"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "boot:" in line and "vagrant up" not in line:
+            break
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)  # to labctl alone, as a CI runner's cancel does
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "interrupted during boot" in err
+    state = json.loads((workdir / ".labctl" / LAB / "state.json").read_text())
+    assert state["interrupted"] is True
+    assert state["phases"]["boot"]["status"] == "interrupted"
+    vagrant_left = subprocess.run(["pgrep", "-f", f"vagrant up {LAB}"], capture_output=True,
+                                  text=True, check=False)  # fmt: skip
+    assert vagrant_left.stdout.strip() == "", "labctl must stop the vagrant it started"
+
+    resumed = labctl(workdir, "up", "--offline", str(offline), "--until", "wait-ssh")
+    assert "boot: done in" in resumed.stdout
+    assert "wait-ssh: done in" in resumed.stdout
