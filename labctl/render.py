@@ -37,6 +37,16 @@ class LabPaths:
     def gitlab_password_file(self) -> PurePosixPath:
         return self.lab_dir / "secrets" / "gitlab-root-password"
 
+    @property
+    def argocd_password_file(self) -> PurePosixPath:
+        """Written by the argocd role from argocd-initial-admin-secret."""
+        return self.lab_dir / "secrets" / "argocd-admin-password"
+
+    @property
+    def gitlab_api_token_file(self) -> PurePosixPath:
+        """Written by the gitlab role: the token the GitOps demo pushes with."""
+        return self.lab_dir / "secrets" / "gitlab-api-token"
+
 
 def _to_yaml_value(value: Any) -> str:
     """A scalar or list as YAML flow text; JSON is valid YAML and quotes what needs quoting."""
@@ -81,6 +91,8 @@ def group_vars(plan: Plan, paths: LabPaths) -> dict[str, Any]:
         "labctl_gitlab_enabled": lab.addons.gitlab.enabled,
         "labctl_gitlab_version": lab.addons.gitlab.version,
         "labctl_gitlab_root_password_file": str(paths.gitlab_password_file),
+        "labctl_gitlab_api_token_file": str(paths.gitlab_api_token_file),
+        "labctl_argocd_password_file": str(paths.argocd_password_file),
         "labctl_arch": "amd64",
     }
 

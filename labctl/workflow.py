@@ -25,7 +25,7 @@ from labctl.errors import (
 from labctl.state import LabState, PhaseRecord, load_state, save_state, spec_hash
 
 if TYPE_CHECKING:
-    from labctl.checks import CheckResult, Credentials
+    from labctl.checks import CheckResult
     from labctl.plan import Phase, Plan
     from labctl.ssh import SshTarget
 
@@ -158,27 +158,11 @@ def _ansible(rt: Runtime, phase: Phase) -> None:
     rt.notes[phase.name] = f"{result.changed_total} changed"
 
 
-def lab_credentials(lab_dir: Path) -> Credentials:
-    """The lab's saved passwords, for checks that sign in (sent on stdin, never shown)."""
-    from labctl.checks import Credentials  # noqa: PLC0415
-
-    def secret(name: str) -> str | None:
-        try:
-            return (lab_dir / "secrets" / name).read_text(encoding="utf-8").strip() or None
-        except FileNotFoundError:
-            return None
-
-    return Credentials(
-        argocd_admin_password=secret("argocd-admin-password"),
-        gitlab_root_password=secret("gitlab-root-password"),
-    )
-
-
 def check_lab(
     rt: Runtime, phase: Phase, only: Collection[str] = (), skip: Collection[str] = ()
 ) -> tuple[CheckResult, ...]:
     """Run the smoke checks and keep their JSON report in the lab directory (checks.json)."""
-    from labctl.checks import render_json, run_checks  # noqa: PLC0415
+    from labctl.checks import load_credentials, render_json, run_checks  # noqa: PLC0415
     from labctl.labdir import write_atomic  # noqa: PLC0415
 
     results = run_checks(
@@ -187,7 +171,7 @@ def check_lab(
         rt.known_hosts,
         only=only,
         skip=skip,
-        credentials=lab_credentials(rt.lab_dir),
+        credentials=load_credentials(rt.lab_dir),
         on_start=lambda name: rt.progress.step(phase, f"check {name}"),
     )
     write_atomic(rt.lab_dir / "checks.json", render_json(results, rt.plan.name))
@@ -274,6 +258,7 @@ def walk(
     start: str | None = None,
     until: str | None = None,
     handlers: dict[str, Handler] | None = None,
+    running: Callable[[Runtime], set[str]] | None = None,
 ) -> LabState:
     """Run the selected phases; skip those done for this spec unless --from names them."""
     handlers = handlers or HANDLERS
@@ -281,6 +266,8 @@ def walk(
     state = load_state(rt.lab_dir, rt.plan.name)
     state = LabState(lab=state.lab, spec_hash=current, phases=state.phases, machines=state.machines)
     phases = select(rt.plan, start, until)
+    if any(p.name == "boot" for p in phases) and state.done("boot", current):
+        state = _forget_boot_if_machines_stopped(rt, state, (running or _running)(rt))
     forced = start is not None  # --from re-runs its slice even where it is done
     for number, phase in enumerate(phases, start=1):
         if not forced and state.done(phase.name, current):
@@ -317,6 +304,23 @@ def walk(
         save_state(rt.lab_dir, state)
         rt.progress.phase_finished(phase, "done", elapsed, rt.notes.get(phase.name))
     return state
+
+
+def _running(rt: Runtime) -> set[str]:
+    return {m.name for m in _vagrant(rt).status() if m.state == "running"}
+
+
+def _forget_boot_if_machines_stopped(rt: Runtime, state: LabState, running: set[str]) -> LabState:
+    """A machine that stopped since (killed, host rebooted, halted by hand) needs boot again."""
+    stopped = [m.name for m in rt.plan.machines if m.name not in running]
+    if not stopped:
+        return state
+    boot = next(p for p in rt.plan.phases if p.name == "boot")
+    rt.progress.step(boot, f"not running: {', '.join(stopped)}; booting again")
+    rerun = {"boot", "wait-ssh", "checks"}
+    return LabState(state.lab, state.spec_hash,
+                    {k: v for k, v in state.phases.items() if k not in rerun},
+                    state.machines, state.interrupted)  # fmt: skip
 
 
 def _interrupted(state: LabState) -> LabState:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Protocol
 
@@ -31,7 +32,6 @@ from labctl.errors import ExitCode, LabctlError, UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
-    from pathlib import Path
 
     from labctl.plan import Machine, Plan
     from labctl.ssh import CommandResult, SshTarget
@@ -100,14 +100,18 @@ def load_credentials(lab_dir: Path) -> Credentials:
     """The secrets the addon checks need, from the files the playbooks saved (0600) in the lab
     directory; a missing file leaves its field None and the check that needs it fails clearly."""
 
-    def read(relative: str) -> str | None:
-        path = lab_dir / relative
+    from labctl.labdir import lab_paths  # noqa: PLC0415 - the one place secret paths are named
+
+    paths = lab_paths(lab_dir)
+
+    def read(file: PurePosixPath) -> str | None:
+        path = Path(str(file))
         return path.read_text().strip() or None if path.is_file() else None
 
     return Credentials(
-        argocd_admin_password=read("argocd-admin-password"),
-        gitlab_root_password=read("secrets/gitlab-root-password"),
-        gitlab_api_token=read("gitlab-api-token"),
+        argocd_admin_password=read(paths.argocd_password_file),
+        gitlab_root_password=read(paths.gitlab_password_file),
+        gitlab_api_token=read(paths.gitlab_api_token_file),
     )
 
 

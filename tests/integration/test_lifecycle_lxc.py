@@ -208,3 +208,50 @@ def test_ctrl_c_during_boot_saves_state_and_the_next_up_resumes(lab) -> None:  #
     resumed = labctl(workdir, "up", "--offline", str(offline), "--until", "wait-ssh")
     assert "boot: done in" in resumed.stdout
     assert "wait-ssh: done in" in resumed.stdout
+
+
+def test_faults_a_killed_machine_broken_ssh_and_ctrl_c_in_provisioning(lab) -> None:  # type: ignore[no-untyped-def]
+    workdir, offline = lab
+    up_to_ssh = ("up", "--offline", str(offline), "--until", "wait-ssh")
+    labctl(workdir, *up_to_ssh)
+
+    # A machine killed behind labctl's back is booted again by the next `up`.
+    subprocess.run(["lxc-stop", "--kill", "--name", f"{LAB}-agent-1"], check=True)
+    revived = labctl(workdir, *up_to_ssh)
+    assert f"not running: {LAB}-agent-1; booting again" in revived.stdout
+    assert "boot: done in" in revived.stdout
+
+    # SSH refused on one machine: wait-ssh fails with exit 4 naming it, after its retries.
+    subprocess.run(["lxc-attach", "--name", f"{LAB}-agent-2", "--", "systemctl", "stop",
+                    "ssh.socket", "ssh.service"], check=False)  # fmt: skip
+    broken = labctl(workdir, "up", "--from", "wait-ssh", "--until", "wait-ssh", check=False)
+    assert broken.returncode == 4, broken.stderr
+    assert f"error: {LAB}-agent-2 (192.168.58.12:22) is not reachable over SSH" in broken.stderr
+    subprocess.run(["lxc-attach", "--name", f"{LAB}-agent-2", "--", "systemctl", "start",
+                    "ssh.service"], check=True)  # fmt: skip
+    labctl(workdir, "up", "--from", "wait-ssh", "--until", "wait-ssh")
+
+    # Ctrl-C while Ansible runs: exit 130, ansible-playbook stopped, the next `up` resumes.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labctl", "up", "--offline", str(offline), "--until", "prepare"],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip().startswith("prepare: Gathering Facts"):
+            break
+    time.sleep(3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    assert "interrupted during prepare" in err
+    lab_dir = workdir / ".labctl" / LAB
+    left = subprocess.run(["pgrep", "-f", f"{lab_dir}/inventory"], capture_output=True,
+                          text=True, check=False)  # fmt: skip
+    assert left.stdout.strip() == "", "labctl must stop the ansible-playbook it started"
+    state = json.loads((lab_dir / "state.json").read_text())
+    assert state["phases"]["prepare"]["status"] == "interrupted"
+    resumed = labctl(workdir, "up", "--offline", str(offline), "--until", "prepare")
+    assert "prepare: done in" in resumed.stdout
+    assert "boot: already done for this spec, skipped" in resumed.stdout

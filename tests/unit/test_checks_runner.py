@@ -252,12 +252,12 @@ def test_replay_answers_unknown_commands_with_127() -> None:
     assert (got.exit_status, got.stderr) == (127, "replay: no recorded output for `uptime`")
 
 
-def test_credentials_come_from_the_files_the_playbooks_save(tmp_path: Path) -> None:
+def test_credentials_come_from_the_labs_secret_files(tmp_path: Path) -> None:
     from labctl.checks import load_credentials
 
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "gitlab-root-password").write_text("gl-pw-Zr7\n")
-    (tmp_path / "argocd-admin-password").write_text("argo-pw-Xq1\n")
+    (tmp_path / "secrets" / "argocd-admin-password").write_text("argo-pw-Xq1\n")
     loaded = load_credentials(tmp_path)
     assert loaded.gitlab_root_password == "gl-pw-Zr7"
     assert loaded.argocd_admin_password == "argo-pw-Xq1"

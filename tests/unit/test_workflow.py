@@ -37,6 +37,14 @@ class Recorder:
         self.events.append(("step", phase.name, text))
 
 
+ALL_RUNNING = {"demo-server-1", "demo-agent-1", "demo-agent-2"}
+
+
+def all_running(rt: Runtime) -> set[str]:
+    """Stand-in for `vagrant status`: every machine of the default lab is running."""
+    return ALL_RUNNING
+
+
 def runtime(tmp_path: Path, text: str = "name: demo\n") -> Runtime:
     return Runtime(make_plan(parse_lab(text).lab), tmp_path, Recorder())
 
@@ -58,7 +66,7 @@ def runtime_plan():  # type: ignore[no-untyped-def]
 
 def test_a_full_walk_runs_every_phase_and_saves_state(tmp_path: Path) -> None:
     rt, calls = runtime(tmp_path), []
-    walk(rt, handlers=handlers(calls))
+    walk(rt, running=all_running, handlers=handlers(calls))
     assert calls == [p.name for p in rt.plan.phases]
     state = load_state(tmp_path, "demo")
     assert all(r.status == "done" for r in state.phases.values())
@@ -66,9 +74,9 @@ def test_a_full_walk_runs_every_phase_and_saves_state(tmp_path: Path) -> None:
 
 
 def test_a_second_walk_skips_what_is_done(tmp_path: Path) -> None:
-    walk(runtime(tmp_path), handlers=handlers([]))
+    walk(runtime(tmp_path), running=all_running, handlers=handlers([]))
     rt, calls = runtime(tmp_path), []
-    walk(rt, handlers=handlers(calls))
+    walk(rt, running=all_running, handlers=handlers(calls))
     assert calls == []
     assert {e[2] for e in rt.progress.events if e[0] == "end"} == {"skipped"}  # type: ignore[attr-defined]
 
@@ -76,34 +84,38 @@ def test_a_second_walk_skips_what_is_done(tmp_path: Path) -> None:
 def test_a_failure_is_saved_and_the_next_walk_resumes_there(tmp_path: Path) -> None:
     calls: list[str] = []
     with pytest.raises(BootError):
-        walk(runtime(tmp_path), handlers=handlers(calls, fail="wait-ssh"))
+        walk(runtime(tmp_path), running=all_running, handlers=handlers(calls, fail="wait-ssh"))
     assert calls == ["preflight", "render", "boot", "wait-ssh"]
     state = load_state(tmp_path, "demo")
     assert state.phases["wait-ssh"].status == "failed"
     assert state.phases["wait-ssh"].error == "wait-ssh broke"
     again: list[str] = []
-    walk(runtime(tmp_path), handlers=handlers(again))
+    walk(runtime(tmp_path), running=all_running, handlers=handlers(again))
     assert again[0] == "wait-ssh"
     assert "boot" not in again
 
 
 def test_ctrl_c_marks_the_phase_interrupted_and_exits_130(tmp_path: Path) -> None:
     with pytest.raises(InterruptedByUserError) as caught:
-        walk(runtime(tmp_path), handlers=handlers([], interrupt="prepare"))
+        walk(runtime(tmp_path), running=all_running, handlers=handlers([], interrupt="prepare"))
     assert int(caught.value.exit_code) == 130
     raw = json.loads((tmp_path / "state.json").read_text())
     assert raw["interrupted"] is True
     assert raw["phases"]["prepare"]["status"] == "interrupted"
     resumed: list[str] = []
-    walk(runtime(tmp_path), handlers=handlers(resumed))
+    walk(runtime(tmp_path), running=all_running, handlers=handlers(resumed))
     assert resumed[0] == "prepare"
     assert load_state(tmp_path, "demo").interrupted is False
 
 
 def test_a_changed_spec_reruns_everything_for_the_new_spec(tmp_path: Path) -> None:
-    walk(runtime(tmp_path), handlers=handlers([]))
+    walk(runtime(tmp_path), running=all_running, handlers=handlers([]))
     calls: list[str] = []
-    walk(runtime(tmp_path, "name: demo\nagents: {count: 3}\n"), handlers=handlers(calls))
+    walk(
+        runtime(tmp_path, "name: demo\nagents: {count: 3}\n"),
+        running=all_running,
+        handlers=handlers(calls),
+    )
     assert calls[:3] == ["preflight", "render", "boot"]
 
 
@@ -115,9 +127,15 @@ def test_comments_and_key_order_do_not_change_the_spec_hash() -> None:
 
 
 def test_from_forces_its_slice_and_until_stops(tmp_path: Path) -> None:
-    walk(runtime(tmp_path), handlers=handlers([]))
+    walk(runtime(tmp_path), running=all_running, handlers=handlers([]))
     calls: list[str] = []
-    walk(runtime(tmp_path), start="prepare", until="k3s-agents", handlers=handlers(calls))
+    walk(
+        runtime(tmp_path),
+        start="prepare",
+        until="k3s-agents",
+        running=all_running,
+        handlers=handlers(calls),
+    )
     assert calls == ["prepare", "k3s-servers", "k3s-agents"]
 
 
@@ -142,3 +160,13 @@ def test_state_round_trips_and_a_damaged_file_is_an_error_not_a_reset(tmp_path: 
     with pytest.raises(StateError, match="damaged"):
         load_state(tmp_path, "demo")
     assert (tmp_path / "state.json").read_text() == "{not json"
+
+
+def test_a_machine_that_stopped_since_makes_up_boot_again(tmp_path: Path) -> None:
+    walk(runtime(tmp_path), running=all_running, handlers=handlers([]))
+    calls: list[str] = []
+    rt = runtime(tmp_path)
+    walk(rt, running=lambda _: ALL_RUNNING - {"demo-agent-2"}, handlers=handlers(calls))
+    assert calls == ["boot", "wait-ssh", "checks"]
+    steps = [e[2] for e in rt.progress.events if e[0] == "step"]  # type: ignore[attr-defined]
+    assert steps == ["not running: demo-agent-2; booting again"]
