@@ -91,8 +91,10 @@ def run_playbook(
     on_task: TaskSink | None = None,
     limit: str | None = None,
     extravars: Mapping[str, Any] | None = None,
+    config: Path | None = None,
 ) -> PlaybookResult:
-    """Run playbooks/site.yml across the lab's inventory with the lab's ansible.cfg."""
+    """Run playbooks/site.yml across the lab's inventory with the lab's ansible.cfg (or
+    `config`, which the provisioning benchmark uses to compare against Ansible's defaults)."""
     import ansible_runner  # noqa: PLC0415 - the one import of ansible-runner
 
     failures: list[HostFailure] = []
@@ -118,7 +120,7 @@ def run_playbook(
         limit=limit,
         extravars=dict(extravars or {}),
         envvars={
-            "ANSIBLE_CONFIG": str(lab_dir / "ansible.cfg"),
+            "ANSIBLE_CONFIG": str(config or lab_dir / "ansible.cfg"),
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_NOCOLOR": "1",
         },

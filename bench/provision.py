@@ -1,0 +1,122 @@
+"""Provisioning benchmark: the `prepare` phase over 1, 3 and 6 test-bed hosts, with labctl's
+tuned ansible.cfg beside Ansible's defaults, same playbook, same hosts, interleaved in one run.
+
+Needs root and the lxc test bed (tests/testbed). A warm-up run first installs every package, so
+the measured runs compare Ansible's own overhead, not apt downloads. "tuned" clears the fact
+cache before each run (pipelining, forks and SSH ControlPersist alone); "tuned+cache" keeps it,
+as the phases of one `labctl up` do after the first. Targets (issue 5): tuned >= 2x faster than
+stock; 6 hosts <= 1.5x the time of 1 host.
+
+    sudo python bench/provision.py [--sizes 1,3,6] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path, PurePosixPath
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "testbed"))
+
+import labctl_testbed as tb  # noqa: E402
+
+from labctl.ansible import run_playbook  # noqa: E402
+from labctl.labdir import render_into, write_atomic  # noqa: E402
+from labctl.plan import make_plan  # noqa: E402
+from labctl.render import ssh_inventory  # noqa: E402
+from labctl.specfile import parse_lab  # noqa: E402
+from labctl.ssh import SshTarget  # noqa: E402
+
+STOCK_CFG = "[defaults]\ninventory = inventory\n"  # everything else: Ansible's own defaults
+
+
+def make_lab(base: Path, hosts: list[tb.Host]) -> Path:
+    """A lab dir rendered by labctl whose machines are the given test-bed hosts, in order."""
+    spec = "\n".join([
+        f"name: bench{len(hosts)}",
+        "provider: lxc",
+        f"network: {{cidr: {tb.HOSTS_CIDR}}}",
+        "servers: {count: 1, memory: 1024}",
+        f"agents: {{count: {len(hosts) - 1}, memory: 512}}",
+    ])  # fmt: skip
+    plan = make_plan(parse_lab(spec).lab)
+    lab_dir = base / plan.name
+    render_into(plan, lab_dir)
+    targets = {}
+    for machine, host in zip(plan.machines, hosts, strict=True):
+        if machine.ip != host.ip:
+            sys.exit(f"error: {machine.name} is planned at {machine.ip} but the host is {host.ip}")
+        targets[machine.name] = SshTarget(machine.name, host.ip, 22, host.user, host.key_path)
+    known = PurePosixPath((lab_dir / "known_hosts").as_posix())
+    write_atomic(lab_dir / "inventory" / "ssh.yml", ssh_inventory(targets, known))
+    write_atomic(lab_dir / "ansible-stock.cfg", STOCK_CFG)
+    return lab_dir
+
+
+def run(lab_dir: Path, config: str, ident: str) -> float:
+    if config == "tuned":
+        shutil.rmtree(lab_dir / "facts", ignore_errors=True)
+    cfg = lab_dir / ("ansible-stock.cfg" if config == "stock" else "ansible.cfg")
+    result = run_playbook(lab_dir, tags=["prepare"], ident=ident, config=cfg)
+    if not result.ok:
+        sys.exit(f"error: {config} run failed in {result.artifacts}: {result.failures}")
+    if ident.endswith("warmup"):
+        return result.elapsed
+    if result.changed_total:
+        sys.exit(f"error: a measured run changed {result.changed_total} things; not idempotent")
+    return result.elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1,3,6")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.sizes.split(",")]
+    missing = tb.missing_prerequisites()
+    if missing:
+        sys.exit(f"error: the lxc test bed cannot run here: {', '.join(missing)}")
+
+    hosts = tb.hosts_up(max(sizes))
+    configs = ("stock", "tuned", "tuned+cache")
+    times: dict[tuple[int, str], list[float]] = {}
+    with tempfile.TemporaryDirectory(prefix="labctl-bench-") as tmp:
+        labs = {n: make_lab(Path(tmp), hosts[:n]) for n in sizes}
+        warm = run(labs[max(sizes)], "tuned+cache", "warmup")
+        print(f"warm-up (package installs on {max(sizes)} hosts): {warm:.1f}s")
+        for round_ in range(args.rounds):
+            for n in sizes:
+                for config in configs:
+                    elapsed = run(labs[n], config, f"r{round_}-{n}-{config}")
+                    times.setdefault((n, config), []).append(elapsed)
+
+    med = {key: statistics.median(values) for key, values in times.items()}
+    print(f"\nprepare phase, idempotent re-runs, median of {args.rounds} rounds (seconds)")
+    print(
+        f"  {'hosts':>5}  "
+        + "  ".join(f"{c:>12}" for c in configs)
+        + "  stock/tuned  stock/tuned+cache"
+    )
+    for n in sizes:
+        row = "  ".join(f"{med[(n, c)]:>12.1f}" for c in configs)
+        print(f"  {n:>5}  {row}  {med[(n, 'stock')] / med[(n, 'tuned')]:>10.2f}x"
+              f"  {med[(n, 'stock')] / med[(n, 'tuned+cache')]:>16.2f}x")  # fmt: skip
+    big, small = max(sizes), min(sizes)
+    for config in configs:
+        ratio = med[(big, config)] / med[(small, config)]
+        print(f"  scaling {config}: {big} hosts take {ratio:.2f}x the time of {small}")
+    speedup = med[(big, "stock")] / med[(big, "tuned+cache")]
+    scaling = med[(big, "tuned+cache")] / med[(small, "tuned+cache")]
+    print(
+        f"\ntargets: tuned >= 2x faster than stock at {big} hosts: {speedup:.2f}x "
+        f"({'met' if speedup >= 2 else 'MISSED'}); {big} hosts <= 1.5x of {small}: "
+        f"{scaling:.2f}x ({'met' if scaling <= 1.5 else 'MISSED'})"
+    )
+
+
+if __name__ == "__main__":
+    main()
