@@ -51,6 +51,11 @@ class PlaybookResult:
         return self.status == "successful" and self.rc == 0 and not self.failures
 
     @property
+    def canceled(self) -> bool:
+        """ansible-runner swallows Ctrl-C/SIGINT and reports the run as canceled."""
+        return self.status == "canceled"
+
+    @property
     def changed_total(self) -> int:
         return sum(self.changed.values())
 

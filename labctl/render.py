@@ -54,14 +54,16 @@ def _to_yaml_value(value: Any) -> str:
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def environment(*, html: bool = False) -> jinja2.Environment:
+    """labctl's templates; `html=True` escapes every value (reports and handouts)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(resources.data_dir()), str(resources.templates_dir())]),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 - renders Ruby, YAML and INI, never HTML
+        # Ruby, YAML and INI must not be HTML-escaped; HTML always is.
+        autoescape=html,  # noqa: S701
     )
     env.filters["y"] = _to_yaml_value
     env.filters["rb"] = _to_yaml_value  # a JSON string literal is a valid Ruby string literal
@@ -99,7 +101,7 @@ def group_vars(plan: Plan, paths: LabPaths) -> dict[str, Any]:
 
 def render(plan: Plan, paths: LabPaths) -> Mapping[str, str]:
     """Every file of the lab directory, by path relative to it."""
-    env = _environment()
+    env = environment()
     context = {
         "plan": plan,
         "lab": plan.lab,

@@ -149,6 +149,8 @@ def _ansible(rt: Runtime, phase: Phase) -> None:
         on_task=lambda task: rt.progress.step(phase, task),
         extravars={"labctl_offline_dir": str(rt.offline_dir)} if rt.offline_dir else None,
     )
+    if result.canceled:
+        raise KeyboardInterrupt  # the user's Ctrl-C, which ansible-runner turned into a status
     if not result.ok:
         raise ProvisionError(
             f"phase {phase.name} failed: ansible status {result.status}, rc {result.rc}",

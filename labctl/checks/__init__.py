@@ -13,6 +13,7 @@ from labctl.checks.registry import BY_NAME, CHECKS
 from labctl.checks.report import (
     render_json,
     render_junit,
+    render_junit_suites,
     render_plain,
     render_table,
     summary_line,
@@ -40,6 +41,7 @@ __all__ = [
     "load_credentials",
     "render_json",
     "render_junit",
+    "render_junit_suites",
     "render_plain",
     "render_table",
     "run_checks",

@@ -138,47 +138,62 @@ def render_junit(
     <skipped>, each with the message; `timestamp` (ISO 8601, no zone) and `hostname` are passed
     in so the function stays pure. Validates against the common Jenkins/Ant JUnit schema.
     """
-    tally = counts(results)
-    elapsed = f"{sum(r.elapsed for r in results):.3f}"
-    suite_name = f"labctl.{lab}"
+    return render_junit_suites(
+        "labctl check", [(f"labctl.{lab}", results)], timestamp=timestamp, hostname=hostname
+    )
+
+
+def render_junit_suites(
+    title: str,
+    suites: Sequence[tuple[str, Sequence[CheckResult]]],
+    *,
+    timestamp: str | None = None,
+    hostname: str | None = None,
+) -> str:
+    """JUnit XML with one <testsuite> per (name, results) pair, e.g. `labctl test`'s phases and
+    checks; each result becomes a <testcase> as in render_junit."""
+    every = [r for _, results in suites for r in results]
+    tally = counts(every)
     root = ET.Element(
         "testsuites",
         {
-            "name": "labctl check",
+            "name": title,
             "tests": str(tally["total"]),
             "failures": str(tally["failed"]),
             "errors": str(tally["error"]),
-            "time": elapsed,
+            "time": f"{sum(r.elapsed for r in every):.3f}",
         },
     )
-    suite_attrs = {
-        "name": suite_name,
-        "tests": str(tally["total"]),
-        "failures": str(tally["failed"]),
-        "errors": str(tally["error"]),
-        "skipped": str(tally["skipped"]),
-        "time": elapsed,
-    }
-    if timestamp:
-        suite_attrs["timestamp"] = timestamp
-    if hostname:
-        suite_attrs["hostname"] = hostname
-    suite = ET.SubElement(root, "testsuite", suite_attrs)
-    for result in results:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            {"classname": suite_name, "name": result.name, "time": f"{result.elapsed:.3f}"},
-        )
-        if result.status is Status.FAILED:
-            ET.SubElement(
-                case, "failure", {"message": result.message, "type": "CheckFailed"}
-            ).text = result.message
-        elif result.status is Status.ERROR:
-            ET.SubElement(
-                case, "error", {"message": result.message, "type": "CheckError"}
-            ).text = result.message
-        elif result.status is Status.SKIPPED:
-            ET.SubElement(case, "skipped", {"message": result.message})
+    for suite_name, results in suites:
+        part = counts(results)
+        suite_attrs = {
+            "name": suite_name,
+            "tests": str(part["total"]),
+            "failures": str(part["failed"]),
+            "errors": str(part["error"]),
+            "skipped": str(part["skipped"]),
+            "time": f"{sum(r.elapsed for r in results):.3f}",
+        }
+        if timestamp:
+            suite_attrs["timestamp"] = timestamp
+        if hostname:
+            suite_attrs["hostname"] = hostname
+        suite = ET.SubElement(root, "testsuite", suite_attrs)
+        for result in results:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                {"classname": suite_name, "name": result.name, "time": f"{result.elapsed:.3f}"},
+            )
+            if result.status is Status.FAILED:
+                ET.SubElement(
+                    case, "failure", {"message": result.message, "type": "CheckFailed"}
+                ).text = result.message
+            elif result.status is Status.ERROR:
+                ET.SubElement(
+                    case, "error", {"message": result.message, "type": "CheckError"}
+                ).text = result.message
+            elif result.status is Status.SKIPPED:
+                ET.SubElement(case, "skipped", {"message": result.message})
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

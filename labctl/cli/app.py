@@ -27,6 +27,7 @@ from labctl.cli import (
     schema,
     ssh,
     status,
+    test,
     up,
     validate,
 )
@@ -72,6 +73,7 @@ app.command("status")(status.status)
 app.command("ssh")(ssh.ssh)
 app.command("provision")(provision.provision)
 app.command("check")(check.check)
+app.command("test")(test.run_test)
 app.command("kubeconfig")(kubeconfig.kubeconfig)
 app.command("logs")(logs.logs)
 app.command("doctor")(doctor.doctor)

@@ -102,6 +102,7 @@ SkipPreflightOption = Annotated[
     typer.Option(
         "--skip-preflight",
         help="Preflight finding id to accept anyway (repeatable); `labctl doctor` lists them.",
+        metavar="ID",
         show_default=False,
     ),
 ]

@@ -91,6 +91,9 @@ def test_a_run_is_ok_only_when_status_rc_and_hosts_all_agree() -> None:
     assert PlaybookResult("successful", 0, **base).ok  # type: ignore[arg-type]
     assert not PlaybookResult("successful", 2, **base).ok  # type: ignore[arg-type]
     assert not PlaybookResult("failed", 0, **base).ok  # type: ignore[arg-type]
+    canceled = PlaybookResult("canceled", 254, **base)  # type: ignore[arg-type]
+    assert canceled.canceled
+    assert not canceled.ok
     failure = (HostFailure("h", "t", "m"),)
     assert not PlaybookResult("successful", 0, failures=failure, **base).ok  # type: ignore[arg-type]
 

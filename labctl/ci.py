@@ -1,0 +1,259 @@
+"""`labctl test`: build, prove and tear down a lab in one command, for CI nightlies.
+
+The sequence is data, like molecule's test sequence: preflight -> up -> idempotence -> checks ->
+destroy. Each step is timed and recorded; the first failing step decides the exit code; destroy
+always runs unless the caller asked to keep a failed lab for debugging. Reports (JUnit, JSON,
+HTML with a per-phase timing chart) are rendered by pure functions from the recorded run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from labctl.errors import ExitCode, LabctlError, ProvisionError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from labctl.checks import CheckResult
+    from labctl.plan import Phase, Plan
+    from labctl.workflow import Progress
+
+StepStatus = Literal["passed", "failed", "skipped"]
+STEPS: tuple[str, ...] = ("preflight", "up", "idempotence", "checks", "destroy")
+OnFailure = Literal["destroy", "keep"]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step of the test sequence."""
+
+    name: str
+    status: StepStatus
+    elapsed: float
+    message: str = ""
+    exit_code: int = 0
+
+
+@dataclass(frozen=True)
+class PhaseTiming:
+    """One phase of `up` as the run saw it."""
+
+    name: str
+    status: str
+    elapsed: float
+    error: str | None = None
+
+
+@dataclass
+class TestRun:
+    """Everything `labctl test` records; reports are rendered from this alone."""
+
+    lab: str
+    started: float
+    steps: list[StepResult] = field(default_factory=list)
+    phases: list[PhaseTiming] = field(default_factory=list)
+    checks: tuple[CheckResult, ...] = ()
+    kept: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return next((s.exit_code for s in self.steps if s.status == "failed"), 0)
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass
+class Recorder:
+    """Passes progress on to the visible view and keeps each phase's outcome for the reports."""
+
+    inner: Progress
+    phases: list[PhaseTiming] = field(default_factory=list)
+
+    def phase_started(self, phase: Phase, number: int, total: int) -> None:
+        self.inner.phase_started(phase, number, total)
+
+    def phase_finished(
+        self, phase: Phase, status: str, elapsed: float, error: str | None = None
+    ) -> None:
+        self.phases.append(PhaseTiming(phase.name, status, elapsed, error))
+        self.inner.phase_finished(phase, status, elapsed, error)
+
+    def step(self, phase: Phase, text: str) -> None:
+        self.inner.step(phase, text)
+
+
+def ansible_tags(plan: Plan) -> tuple[str, ...]:
+    """Every tag the plan's Ansible phases run, in order: what an idempotence re-run replays."""
+    return tuple(tag for phase in plan.phases for tag in phase.tags)
+
+
+def idempotence_problem(changed: dict[str, int]) -> str | None:
+    """None when a re-run changed nothing; else which hosts changed how many tasks (pure)."""
+    hosts = {host: n for host, n in sorted(changed.items()) if n}
+    if not hosts:
+        return None
+    listed = ", ".join(f"{host}: {n}" for host, n in hosts.items())
+    return f"a second run changed {sum(hosts.values())} tasks ({listed}); roles must be idempotent"
+
+
+def run_sequence(
+    run: TestRun,
+    steps: dict[str, Callable[[], str]],
+    *,
+    on_failure: OnFailure,
+    on_step: Callable[[str], None] | None = None,
+) -> TestRun:
+    """Walk STEPS: each callable returns a note or raises LabctlError; after a failure the
+    remaining steps are skipped, except destroy, which runs unless `on_failure` is keep."""
+    failed = False
+    for name in STEPS:
+        if failed and name != "destroy":
+            run.steps.append(StepResult(name, "skipped", 0.0, "an earlier step failed"))
+            continue
+        if name == "destroy" and failed and on_failure == "keep":
+            run.kept = True
+            run.steps.append(
+                StepResult(name, "skipped", 0.0, "kept for debugging (--on-failure keep)")
+            )
+            continue
+        if on_step:
+            on_step(name)
+        clock = time.monotonic()
+        try:
+            note = steps[name]()
+        except LabctlError as exc:
+            failed = True
+            run.steps.append(
+                StepResult(
+                    name, "failed", time.monotonic() - clock, exc.message, int(exc.exit_code)
+                )
+            )
+            continue
+        run.steps.append(StepResult(name, "passed", time.monotonic() - clock, note))
+    return run
+
+
+def idempotence_step(lab_dir: Path, plan: Plan, stamp: str, offline: Path | None) -> str:
+    """Replay every Ansible phase; anything changed the second time fails the step."""
+    from labctl.ansible import run_playbook  # noqa: PLC0415
+
+    result = run_playbook(
+        lab_dir,
+        tags=ansible_tags(plan),
+        ident=f"{stamp}-idempotence",
+        extravars={"labctl_offline_dir": str(offline)} if offline else None,
+    )
+    if result.canceled:
+        raise KeyboardInterrupt
+    if not result.ok:
+        raise ProvisionError(
+            f"the idempotence re-run failed: ansible status {result.status}, rc {result.rc}",
+            f"its events are in {result.artifacts}",
+            details=[str(f) for f in result.failures],
+        )
+    problem = idempotence_problem(dict(result.changed))
+    if problem:
+        raise ProvisionError(problem, f"see the changed tasks in {result.artifacts}")
+    return "changed=0 on every host"
+
+
+# --- reports (pure) -------------------------------------------------------------------------
+
+
+def _as_results(run: TestRun) -> tuple[list[CheckResult], list[CheckResult]]:
+    """Steps as test cases, `up` expanded into its phases; the checks as their own list."""
+    from labctl.checks import CheckResult, Status  # noqa: PLC0415
+
+    status_of = {"done": Status.PASSED, "passed": Status.PASSED, "failed": Status.FAILED,
+                 "interrupted": Status.ERROR, "skipped": Status.SKIPPED}  # fmt: skip
+    steps: list[CheckResult] = []
+    checks: list[CheckResult] = list(run.checks)
+    for step in run.steps:
+        as_case = CheckResult(step.name, status_of[step.status], step.message, step.elapsed)
+        if step.name == "up" and run.phases:
+            steps += [
+                CheckResult(
+                    p.name, status_of.get(p.status, Status.ERROR), p.error or p.status, p.elapsed
+                )
+                for p in run.phases
+            ]
+        elif step.name == "checks":
+            if not checks:  # the checks never ran, or could not: say so in their suite
+                checks.append(as_case)
+        else:
+            steps.append(as_case)
+    return steps, checks
+
+
+def render_junit(run: TestRun, *, timestamp: str, hostname: str) -> str:
+    """One testcase per step, with `up` as one per phase, and one per smoke check."""
+    from labctl.checks import render_junit_suites  # noqa: PLC0415
+
+    steps, checks = _as_results(run)
+    return render_junit_suites(
+        "labctl test",
+        [(f"labctl.{run.lab}.steps", steps), (f"labctl.{run.lab}.checks", checks)],
+        timestamp=timestamp,
+        hostname=hostname,
+    )
+
+
+def render_json(run: TestRun) -> str:
+    """The run as JSON: lab, ok, exit_code, steps, phases, checks (schema labctl.test/v1)."""
+    document = {
+        "schema": "labctl.test/v1",
+        "lab": run.lab,
+        "ok": run.ok,
+        "exit_code": run.exit_code,
+        "kept": run.kept,
+        "steps": [asdict(s) for s in run.steps],
+        "phases": [asdict(p) for p in run.phases],
+        "checks": [
+            {"name": c.name, "status": c.status.value, "message": c.message, "elapsed": c.elapsed}
+            for c in run.checks
+        ],
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def timing_chart(phases: list[PhaseTiming], width: int = 640, bar: int = 22) -> str:
+    """An inline SVG bar chart of each phase's time (pure; no scripts, no external files)."""
+    from html import escape  # noqa: PLC0415
+
+    shown = [p for p in phases if p.status != "skipped"]
+    longest = max((p.elapsed for p in shown), default=1.0) or 1.0
+    label_w, pad = 110, 4
+    height = len(shown) * (bar + pad) + pad
+    colour = {"done": "#2e7d32", "failed": "#c62828", "interrupted": "#ef6c00"}
+    rows = []
+    for i, phase in enumerate(shown):
+        y = pad + i * (bar + pad)
+        w = max(1.0, (width - label_w - 70) * phase.elapsed / longest)
+        rows.append(
+            f'<text x="0" y="{y + bar * 0.7:.1f}" font-size="13">{escape(phase.name)}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar}" '
+            f'fill="{colour.get(phase.status, "#757575")}"/>'
+            f'<text x="{label_w + w + 6:.1f}" y="{y + bar * 0.7:.1f}" font-size="13">'
+            f"{phase.elapsed:.1f}s</text>"
+        )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="time per phase">{"".join(rows)}</svg>'
+    )
+
+
+def render_html(run: TestRun, *, generated: str) -> str:
+    """A self-contained HTML report: verdict, steps, a per-phase timing chart, the checks."""
+    from labctl.render import environment  # noqa: PLC0415
+
+    template = environment(html=True).get_template("report/test-report.html.j2")
+    page: str = template.render(run=run, chart=timing_chart(run.phases), generated=generated,
+                                exit_names={int(c): c.name.lower() for c in ExitCode})  # fmt: skip
+    return page

@@ -1,0 +1,163 @@
+"""`labctl test`: preflight, up, idempotence re-run, checks, destroy; reports for CI."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path  # noqa: TC003 - typer resolves annotations at run time
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from labctl.cli.common import (
+    Format,
+    FormatOption,
+    OfflineOption,
+    SkipPreflightOption,
+    SpecArg,
+    confirm_or_refuse,
+    relative,
+    resolve,
+)
+from labctl.cli.output import OUT
+
+if TYPE_CHECKING:
+    from labctl import ci
+    from labctl.cli.common import Resolved
+    from labctl.plan import Phase
+    from labctl.workflow import Runtime
+
+
+class OnFailure(StrEnum):
+    DESTROY = "destroy"
+    KEEP = "keep"
+
+
+def run_test(
+    file: SpecArg = None,
+    junit: Annotated[
+        Path | None, typer.Option("--junit", help="JUnit XML: a testcase per phase and check.")
+    ] = None,
+    json_file: Annotated[
+        Path | None, typer.Option("--json", help="The whole run as JSON (labctl.test/v1).")
+    ] = None,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="HTML report (default: in the lab directory).")
+    ] = None,
+    on_failure: Annotated[
+        OnFailure, typer.Option("--on-failure", help="destroy (default) or keep a failed lab.")
+    ] = OnFailure.DESTROY,
+    offline: OfflineOption = None,
+    skip_preflight: SkipPreflightOption = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Replace an existing lab of this name.")
+    ] = False,
+    output: FormatOption = Format.TEXT,
+) -> None:
+    """Build, prove and tear down the lab: the CI nightly in one command.
+
+    Steps: preflight, up, an idempotence re-run (must change nothing), the smoke checks, then
+    destroy (always, unless --on-failure keep). The exit code is the first failed step's.
+    """
+    import socket  # noqa: PLC0415 - lazy: keeps --help fast
+    import time  # noqa: PLC0415
+
+    from labctl import ci  # noqa: PLC0415 - the module at run time, types above
+    from labctl.cli.progress import JsonProgress, PlainProgress  # noqa: PLC0415
+    from labctl.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lock import lab_lock  # noqa: PLC0415
+    from labctl.state import load_state  # noqa: PLC0415
+    from labctl.teardown import destroy_lab  # noqa: PLC0415
+
+    resolved = resolve(file)
+    plan, lab_dir = resolved.plan, resolved.lab_dir
+    if load_state(lab_dir, plan.name).phases.get("boot"):
+        confirm_or_refuse(f"Lab {plan.name} exists; `labctl test` destroys and rebuilds it. Go on?",
+                          yes)  # fmt: skip
+    visible = JsonProgress() if output is Format.JSON else PlainProgress(quiet=OUT.quiet)
+    recorder = ci.Recorder(visible)
+    run = ci.TestRun(lab=plan.name, started=time.time())
+    with lab_lock(lab_dir, "test"):
+        if load_state(lab_dir, plan.name).phases.get("boot"):
+            for line in destroy_lab(plan, lab_dir):
+                OUT.line(f"(before the test) {line}")
+        runtime, checks_phase = _runtime(resolved, recorder, offline, skip_preflight)
+        steps = {
+            "preflight": lambda: _preflight(runtime),
+            "up": lambda: _up(runtime),
+            "idempotence": lambda: ci.idempotence_step(
+                lab_dir, plan, runtime.stamp, runtime.offline_dir
+            ),
+            "checks": lambda: _checks(runtime, checks_phase, run),
+            "destroy": lambda: f"{len(list(destroy_lab(plan, lab_dir)))} things removed",
+        }
+        ci.run_sequence(run, steps, on_failure=on_failure.value,
+                        on_step=lambda name: OUT.line(f"== {name}"))  # fmt: skip
+    run.phases = recorder.phases
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    report = html or lab_dir / "test-report.html"
+    write_atomic(report, ci.render_html(run, generated=stamp))
+    if junit:
+        write_atomic(junit, ci.render_junit(run, timestamp=stamp, hostname=socket.gethostname()))
+    if json_file:
+        write_atomic(json_file, ci.render_json(run))
+    if output is Format.JSON and isinstance(visible, JsonProgress):
+        visible.emit({"event": "test", "ok": run.ok, "exit_code": run.exit_code,
+                      "steps": [s.name + ":" + s.status for s in run.steps]})  # fmt: skip
+    else:
+        OUT.line("")
+        for step in run.steps:
+            note = f"  {step.message}" if step.message else ""
+            OUT.line(f"{step.name:<12} {step.status:<8} {step.elapsed:6.1f}s{note}")
+        OUT.line(f"Report: {relative(report)}")
+    if not run.ok:
+        failed = next(s for s in run.steps if s.status == "failed")
+        OUT.error(f"labctl test failed at {failed.name}: {failed.message}")
+        raise typer.Exit(run.exit_code)
+
+
+def _runtime(
+    resolved: Resolved,
+    recorder: ci.Recorder,
+    offline: Path | None,
+    skip_preflight: list[str] | None,
+) -> tuple[Runtime, Phase]:
+    from labctl.workflow import Runtime  # noqa: PLC0415
+
+    runtime = Runtime(
+        resolved.plan,
+        resolved.lab_dir,
+        recorder,
+        verbosity=OUT.verbosity,
+        skip_preflight=frozenset(skip_preflight or ()),
+        offline_dir=offline.resolve() if offline else None,
+    )
+    return runtime, next(p for p in resolved.plan.phases if p.name == "checks")
+
+
+def _preflight(runtime: Runtime) -> str:
+    from labctl import doctor  # noqa: PLC0415
+
+    plan = runtime.plan
+    findings = doctor.preflight(plan, doctor.gather_facts(plan), runtime.skip_preflight)
+    warnings = sum(f.status == "warn" for f in findings)
+    return f"{len(findings)} host checks, {warnings} warnings"
+
+
+def _up(runtime: Runtime) -> str:
+    from labctl.workflow import walk  # noqa: PLC0415
+
+    walk(runtime, start="render", until="addons")
+    return f"{len(runtime.plan.machines)} machines up"
+
+
+def _checks(runtime: Runtime, phase: Phase, run: ci.TestRun) -> str:
+    from labctl.checks import Status  # noqa: PLC0415
+    from labctl.errors import ChecksFailedError  # noqa: PLC0415
+    from labctl.workflow import check_lab  # noqa: PLC0415
+
+    run.checks = check_lab(runtime, phase)
+    failed = [r for r in run.checks if r.status in {Status.FAILED, Status.ERROR}]
+    if failed:
+        raise ChecksFailedError(f"{len(failed)} of {len(run.checks)} checks failed: "
+                                + ", ".join(r.name for r in failed))  # fmt: skip
+    return f"{sum(r.status is Status.PASSED for r in run.checks)} passed"
