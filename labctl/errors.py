@@ -206,3 +206,21 @@ class LogsError(LabctlError):
     """There are no logs to show, or they cannot be read or packed safely."""
 
     exit_code = ExitCode.INVALID_INPUT
+
+
+class SnapshotError(LabctlError):
+    """Saving, restoring or deleting a lab snapshot failed on the machines (labctl.snapshot)."""
+
+    exit_code = ExitCode.BOOT
+
+
+class SnapshotNotFoundError(SnapshotError):
+    """The lab has no snapshot of that name, or the snapshot name is not a valid one."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+
+class BundleError(LabctlError):
+    """The offline bundle is incomplete or corrupt, or a file could not be fetched into it."""
+
+    exit_code = ExitCode.INVALID_INPUT

@@ -71,6 +71,28 @@ def parse_status(text: str) -> list[MachineStatus]:
     return [MachineStatus(name, state, providers.get(name)) for name, state in states.items()]
 
 
+NO_SNAPSHOTS = "No snapshots have been taken yet!"
+
+
+def parse_snapshot_list(text: str) -> list[str]:
+    """`vagrant snapshot list NAME --machine-readable` -> the machine's snapshot names, sorted.
+
+    Names come as `ui,detail` lines; a machine without snapshots says so in a `ui,output` line
+    followed by a `ui,detail` explanation, which is not a name.
+    """
+    names: list[str] = []
+    for line in text.splitlines():
+        parts = line.split(",", 4)
+        if len(parts) < 5 or parts[2] != "ui":
+            continue
+        kind, data = parts[3], parts[4].strip()
+        if kind == "output" and data.startswith(NO_SNAPSHOTS):
+            return []
+        if kind == "detail" and data:
+            names.append(data)
+    return sorted(names)
+
+
 def _tail(path: Path, lines: int = 6) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -231,3 +253,57 @@ class VagrantLab:
             client.destroy()
         except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
             raise self._fail("destroy -f", "vagrant-destroy.log", exc) from None
+
+    def _snapshot(self, action: str, argv: list[str], log_name: str) -> str:
+        client = self._client(log_name)
+        try:
+            text: str = client._run_vagrant_command(["snapshot", *argv])
+        except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
+            raise self._fail(f"snapshot {action}", log_name, exc) from None
+        return text
+
+    def snapshot_save(self, machine: str, name: str) -> None:
+        """`vagrant snapshot save --force MACHINE NAME`: one machine, replacing a same-named one.
+
+        Per machine, because `vagrant snapshot save NAME` alone skips machines not created with
+        only a warning and exits 0.
+        """
+        self._snapshot(
+            f"save {machine} {name}",
+            ["save", "--force", machine, name],
+            f"vagrant-snapshot-save-{machine}.log",
+        )
+        if name not in self.snapshot_list(machine):
+            raise BootError(
+                f"vagrant snapshot save {machine} {name} exited 0 but the snapshot is not listed",
+                f"the full log is {self.log_dir / f'vagrant-snapshot-save-{machine}.log'}",
+            )
+
+    def snapshot_restore(self, machine: str, name: str) -> None:
+        """`vagrant snapshot restore --no-provision MACHINE NAME`.
+
+        VirtualBox halts the machine, restores and starts it; vagrant-libvirt reverts the domain
+        (running if the snapshot was taken running). Provisioners never run: labctl provisions.
+        """
+        self._snapshot(
+            f"restore {machine} {name}",
+            ["restore", "--no-provision", machine, name],
+            f"vagrant-snapshot-restore-{machine}.log",
+        )
+
+    def snapshot_delete(self, machine: str, name: str) -> None:
+        """`vagrant snapshot delete MACHINE NAME`."""
+        self._snapshot(
+            f"delete {machine} {name}",
+            ["delete", machine, name],
+            f"vagrant-snapshot-delete-{machine}.log",
+        )
+
+    def snapshot_list(self, machine: str) -> list[str]:
+        """The names of one machine's provider snapshots."""
+        text = self._snapshot(
+            f"list {machine}",
+            ["list", "--machine-readable", machine],
+            f"vagrant-snapshot-list-{machine}.log",
+        )
+        return parse_snapshot_list(text)
