@@ -262,20 +262,26 @@ def bundle_items(
     binary, sums, images = k3s_asset_names()
     sums_url = k3s_asset_url(lab.k3s.version, sums, urls["k3s"])
     items += [
-        BundleItem(sums, "k3s", sums_url, ChecksumSource("none"), why="k3s_binary: sums"),
+        BundleItem(
+            sums,
+            "k3s",
+            sums_url,
+            ChecksumSource("none"),
+            why="the k3s_binary role (the release's sha256 sums)",
+        ),
         BundleItem(
             binary,
             "k3s",
             k3s_asset_url(lab.k3s.version, binary, urls["k3s"]),
             ChecksumSource("sums-file", sums_url, binary),
-            why="k3s_binary: the K3s binary",
+            why="the k3s_binary role (the K3s binary)",
         ),
         BundleItem(
             images,
             "k3s",
             k3s_asset_url(lab.k3s.version, images, urls["k3s"]),
             ChecksumSource("sums-file", sums_url, images),
-            why="k3s_binary: images K3s imports at start",
+            why="the k3s_binary role (airgap images K3s imports at start)",
         ),
     ]
     if lab.addons.argocd.enabled:
@@ -285,7 +291,7 @@ def bundle_items(
                 "argocd",
                 argocd_manifest_url(lab.addons.argocd.version, urls["argocd"]),
                 ChecksumSource("none"),
-                why="argocd: the install manifest",
+                why="the argocd role (the install manifest)",
             )
         )
         if argocd_manifest is not None:
@@ -296,7 +302,7 @@ def bundle_items(
                     image,
                     ChecksumSource("none"),
                     required=False,  # no role imports them yet; pods pull from the registry
-                    why="Argo CD pods (docker-archive for K3s's agent/images)",
+                    why="Argo CD's pods (no role imports image tarballs yet)",
                 )
                 for image in manifest_images(argocd_manifest)
             ]
@@ -311,7 +317,7 @@ def _box_item(box: str, provider: str, constraint: str | None, base: str) -> Bun
         "box",
         vagrant_metadata_url(box, base),
         ChecksumSource("vagrant-metadata", vagrant_metadata_url(box, base), constraint or ""),
-        why=f"vagrant box add (the {provider} box {box})",
+        why=f"`vagrant box add` (the {provider} box {box})",
     )
 
 
@@ -326,7 +332,7 @@ def _gitlab_item(box: str, version: str, base: str) -> BundleItem:
             "gitlab",
             f"unknown: cannot tell the OS release of box {box}",
             ChecksumSource("none"),
-            why="gitlab: the omnibus package",
+            why="the gitlab role (the omnibus package)",
         )
     distro, codename = release
     return BundleItem(
@@ -336,7 +342,7 @@ def _gitlab_item(box: str, version: str, base: str) -> BundleItem:
         ChecksumSource(
             "apt-packages", gitlab_packages_url(distro, codename, base=base), f"gitlab-ce={version}"
         ),
-        why=f"gitlab: the omnibus package for {distro} {codename}",
+        why=f"the gitlab role (the omnibus package for {distro} {codename})",
     )
 
 
@@ -604,7 +610,9 @@ def verify(plan: Plan, directory: Path, *, need_box: bool = True) -> list[Proble
             else:
                 what = "missing" if item.required else "missing (optional)"
                 problems.append(
-                    Problem("missing", item.name, f"{what}: {item.why}", fatal=item.required)
+                    Problem(
+                        "missing", item.name, f"{what}; needed by {item.why}", fatal=item.required
+                    )
                 )
             continue
         problems += _check_file(item, path, manifest, sums)
@@ -670,13 +678,18 @@ def require_complete(
         raise BundleError(f"--offline {directory}: no such directory", fetch_hint(directory, spec))
     fatal = [p for p in verify(plan, directory, need_box=need_box) if p.fatal]
     if fatal:
-        count = len(fatal)
-        raise BundleError(
-            f"the offline bundle {directory} is incomplete: {count} "
-            f"{'file' if count == 1 else 'files'} missing or corrupt",
-            fetch_hint(directory, spec),
-            details=[f"{directory / p.name}: {p.message}" for p in fatal],
-        )
+        raise incomplete_error(directory, fatal, spec)
+
+
+def incomplete_error(directory: Path, fatal: list[Problem], spec: str | None = None) -> BundleError:
+    """The one error for a bundle that falls short: a line per missing or corrupt file."""
+    count = len(fatal)
+    return BundleError(
+        f"the offline bundle {directory} is incomplete: {count} "
+        f"{'file' if count == 1 else 'files'} missing or corrupt",
+        fetch_hint(directory, spec),
+        details=[f"{directory / p.name}: {p.message}" for p in fatal],
+    )
 
 
 def _read_text(path: Path) -> str | None:

@@ -1,0 +1,155 @@
+"""`labctl bundle fetch|verify`: gather what `up` downloads into a directory, and check one.
+
+A workshop room or an air-gapped CI runner gets the directory; `labctl up --offline DIR` then
+installs from it alone. Output is one plain line per file, errors one line each on stderr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from labctl.cli.common import Format, FormatOption, SpecArg, load_spec
+from labctl.cli.output import OUT
+
+if TYPE_CHECKING:
+    from labctl.bundle import Manifest, Problem
+    from labctl.plan import Plan
+
+app = typer.Typer(
+    help="Gather what `labctl up` downloads into a directory, for labs without internet.",
+    no_args_is_help=True,
+)
+
+DirOption = Annotated[
+    Path,
+    typer.Option(
+        "--dir",
+        help="The bundle directory (created by fetch; `labctl up --offline DIR` reads it).",
+        metavar="DIR",
+        file_okay=False,
+    ),
+]
+
+
+BaseUrlOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--base-url",
+        help="KIND=URL: fetch k3s, argocd, gitlab or vagrant files from a mirror (repeatable).",
+        metavar="KIND=URL",
+        show_default=False,
+    ),
+]
+
+
+def parse_base_urls(values: list[str] | None) -> dict[str, str]:
+    """`--base-url k3s=https://mirror/k3s` options as {kind: url}; a bad one is a usage error."""
+    from labctl.bundle import DEFAULT_BASE_URLS  # noqa: PLC0415
+    from labctl.errors import UsageError  # noqa: PLC0415
+
+    urls: dict[str, str] = {}
+    for value in values or []:
+        kind, sep, url = value.partition("=")
+        if not sep or kind not in DEFAULT_BASE_URLS or not url:
+            raise UsageError(
+                f"--base-url {value}: expected KIND=URL",
+                f"KIND is one of {', '.join(DEFAULT_BASE_URLS)}",
+            )
+        urls[kind] = url
+    return urls
+
+
+def _plan(file: Path | None) -> Plan:
+    from labctl.plan import make_plan  # noqa: PLC0415 - lazy: keeps --help fast
+
+    return make_plan(load_spec(file, warn=False).lab)
+
+
+@app.command("fetch")
+def fetch(
+    directory: DirOption,
+    file: SpecArg = None,
+    base_url: BaseUrlOption = None,
+    output: FormatOption = Format.TEXT,
+) -> None:
+    """Download the box, K3s, Argo CD and GitLab files this lab needs, with manifest.json.
+
+    Files already in DIR with the right checksum are kept, so a second run fetches only what
+    is missing.
+    """
+    from labctl import bundle  # noqa: PLC0415
+
+    urls = parse_base_urls(base_url)
+    plan = _plan(file)
+    if output is Format.TEXT:
+        OUT.line(f"Fetching the offline bundle of lab {plan.name} into {directory}/")
+    quiet = output is Format.JSON  # stdout carries the manifest alone
+    manifest = bundle.fetch(
+        plan,
+        directory,
+        base_urls=urls,
+        on_line=None if quiet else (lambda text: OUT.line(f"  {text}")),
+    )
+    if output is Format.JSON:
+        OUT.data(manifest.to_json())
+        return
+    _summary(manifest, directory)
+
+
+def _summary(manifest: Manifest, directory: Path) -> None:
+    total = sum(f.size for f in manifest.files)
+    OUT.line(
+        f"Bundle complete: {len(manifest.files)} files, {total / (1 << 20):.1f} MiB, "
+        f"manifest {directory / 'manifest.json'}"
+    )
+    for gap in manifest.not_fetched:
+        OUT.warn(f"not fetched: {gap.name} ({gap.source}): {gap.reason}")
+    OUT.line(f"Use it: labctl up --offline {directory}")
+
+
+@app.command("verify")
+def verify(
+    directory: DirOption,
+    file: SpecArg = None,
+    output: FormatOption = Format.TEXT,
+) -> None:
+    """Check DIR against this lab: every file present and matching its recorded sha256.
+
+    Exits 2 naming each missing or corrupt file; files this lab does not need are only noted.
+    """
+    from labctl import bundle  # noqa: PLC0415
+    from labctl.errors import BundleError  # noqa: PLC0415
+
+    plan = _plan(file)
+    if not directory.is_dir():
+        raise BundleError(f"--dir {directory}: no such directory", bundle.fetch_hint(directory))
+    problems = bundle.verify(plan, directory)
+    fatal = [p for p in problems if p.fatal]
+    if output is Format.JSON:
+        OUT.json(
+            {
+                "dir": str(directory),
+                "complete": not fatal,
+                "problems": [_problem_dict(p) for p in problems],
+            }
+        )
+    else:
+        for problem in problems:
+            if not problem.fatal:
+                OUT.warn(str(problem))
+    if fatal:
+        raise bundle.incomplete_error(directory, fatal, str(file) if file else None)
+    if output is Format.TEXT:
+        OUT.line(f"Bundle {directory} is complete for lab {plan.name}.")
+
+
+def _problem_dict(problem: Problem) -> dict[str, object]:
+    return {
+        "kind": problem.kind,
+        "name": problem.name,
+        "message": problem.message,
+        "fatal": problem.fatal,
+    }
