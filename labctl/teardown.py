@@ -1,6 +1,7 @@
 """Destroying a lab: its machines, then everything labctl put on the host for it.
 
-Order matters: machines first (they hold the lab bridge), then the lxc network, then the
+Order matters: machines first (they hold the lab bridge), then their snapshots (labctl's own
+copies for lxc; Vagrant's went with the VMs), then the lxc network, then the
 per-lab SSH trust and the merged kubeconfig context, so no stale host key or context outlives
 the machines it described. The lab's secrets and run logs stay, for the next `up` and for
 post-mortems; `rm -r .labctl/<lab>` removes them too.
@@ -22,12 +23,14 @@ PER_BOOT_FILES = ("known_hosts", "ssh.json", "inventory/ssh.yml", "kubeconfig")
 def destroy_lab(plan: Plan, lab_dir: Path) -> Iterator[str]:
     """Destroy and clean up, yielding one line per thing done."""
     from labctl.kubeconfig import remove_from_user_config  # noqa: PLC0415
+    from labctl.snapshot import forget_snapshots  # noqa: PLC0415
     from labctl.vagrant import VagrantLab  # noqa: PLC0415
     from labctl.workflow import forget_phases  # noqa: PLC0415
 
     if (lab_dir / "Vagrantfile").exists() and (lab_dir / ".vagrant").exists():
         VagrantLab.for_lab(lab_dir).destroy()
         yield f"destroyed the machines: {', '.join(m.name for m in plan.machines)}"
+    yield from forget_snapshots(plan, lab_dir)
     if plan.lab.provider == "lxc":
         from labctl.lxc.network import remove_lab_network  # noqa: PLC0415
 
