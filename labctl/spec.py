@@ -242,6 +242,115 @@ class Checks(_Model):
     )
 
 
+# A hypervisor's SSH address: a host name or an IPv4 address (IPv6 and anything else: `uri`).
+HOSTNAME_RE = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
+)
+SSH_USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+# A key file as vagrant-libvirt reads it: absolute, ~/..., or a bare name inside ~/.ssh.
+KEY_FILE_RE = re.compile(r"^[A-Za-z0-9._/~+-]+$")
+# qemu URIs only (the lab's machines are KVM domains); no quotes, spaces or Ruby's `#{`.
+LIBVIRT_URI_RE = re.compile(
+    r"^qemu(\+[a-z0-9]+)?://[A-Za-z0-9._@:\[\]%-]*/(system|session)(\?[A-Za-z0-9._~/=&%+-]*)?$"
+)
+
+
+class LibvirtConnection(_Model):
+    """Where the libvirt provider creates the machines: this host (the default) or a remote one.
+
+    The keys are vagrant-libvirt's own names, so a user who knows its docs can write them by
+    hand, and `labctl fleet` fills them in when it places a lab on a hypervisor. labctl renders
+    them as one explicit `qemu+ssh://` URI (see Vagrantfile.j2), keeping the SSH host-key check.
+    """
+
+    host: str | None = Field(
+        default=None,
+        description="Remote hypervisor (host name or IPv4 address) reached over SSH; unset: "
+        "this machine",
+        json_schema_extra={"pattern": HOSTNAME_RE.pattern},
+    )
+    port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port of the hypervisor's SSH (or libvirtd TLS) service",
+    )
+    username: str | None = Field(
+        default=None, description="SSH user on the hypervisor (needs access to libvirt)"
+    )
+    id_ssh_key_file: str | None = Field(
+        default=None,
+        description="SSH private key for the hypervisor: absolute, ~/..., or a name in ~/.ssh",
+    )
+    connect_via_ssh: bool = Field(
+        default=True,
+        description="Reach the hypervisor's libvirt over SSH (qemu+ssh); false: TLS (qemu://)",
+    )
+    uri: str | None = Field(
+        default=None,
+        description="A full libvirt URI instead of host/port/username, e.g. "
+        "qemu+ssh://labs@hv1/system",
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _hostname(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if "://" in value:
+            raise ValueError(f"{value!r} is a URI; write it as libvirt.uri, or give only the host")
+        if "@" in value:
+            user, _, host = value.rpartition("@")
+            raise ValueError(f"{value!r} holds a user; write `host: {host}` and `username: {user}`")
+        if not HOSTNAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a host name or IPv4 address; for IPv6 write libvirt.uri"
+            )
+        return value
+
+    @field_validator("username")
+    @classmethod
+    def _user(cls, value: str | None) -> str | None:
+        if value is not None and not SSH_USER_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a user name; use letters, digits, '.', '_' and '-' "
+                "(at most 32), starting with a letter or '_'"
+            )
+        return value
+
+    @field_validator("id_ssh_key_file")
+    @classmethod
+    def _key_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not KEY_FILE_RE.match(value):
+            raise ValueError(
+                f"{value!r} has characters a key path in the Vagrantfile cannot keep; "
+                "use letters, digits and ./_~+-"
+            )
+        if "/" in value and not value.startswith(("/", "~/")):
+            raise ValueError(
+                f"{value!r} is relative; vagrant-libvirt would look for ~/.ssh/{value}. "
+                "Write an absolute path, ~/..., or a bare name inside ~/.ssh"
+            )
+        return value
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str | None) -> str | None:
+        if value is not None and not LIBVIRT_URI_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a qemu libvirt URI; write it like "
+                "qemu+ssh://labs@hv1.example.com/system"
+            )
+        return value
+
+    @property
+    def remote(self) -> bool:
+        """True when the machines live on another host than the one running Vagrant."""
+        return self.host is not None or self.uri is not None
+
+
 class Lab(_Model):
     """A lab: a K3s cluster of servers and agents on VMs, plus optional addons."""
 
@@ -263,6 +372,10 @@ class Lab(_Model):
     agents: Agents = Field(default_factory=Agents)
     addons: Addons = Field(default_factory=Addons)
     checks: Checks = Field(default_factory=Checks)
+    libvirt: LibvirtConnection = Field(
+        default_factory=LibvirtConnection,
+        description="libvirt provider only: the hypervisor to create the machines on",
+    )
 
     @field_validator("name")
     @classmethod
@@ -311,6 +424,57 @@ def cross_field_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
                 "Argo CD is served through Traefik's Ingress; keep traefik or disable argocd",
             )
         )
+    problems += _libvirt_problems(lab)
+    return problems
+
+
+def _libvirt_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
+    """The `libvirt:` keys that contradict each other or the provider, each at its own key."""
+    conn = lab.libvirt
+    # Keys whose value differs from the default: what a user (or a fleet placement) set.
+    given = {
+        key
+        for key, info in LibvirtConnection.model_fields.items()
+        if getattr(conn, key) != info.default
+    }
+    if not given:
+        return []
+    if lab.provider != "libvirt":
+        return [
+            (
+                ("libvirt",),
+                f"only the libvirt provider reads `libvirt:`; this lab uses {lab.provider}: "
+                "remove the section or set `provider: libvirt`",
+            )
+        ]
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    host_keys = ("host", "port", "username", "id_ssh_key_file")
+    if conn.uri is not None:
+        problems += [
+            (("libvirt", key), f"give either libvirt.uri or libvirt.{key}, not both")
+            for key in (*host_keys, "connect_via_ssh")
+            if key in given
+        ]
+        return problems
+    if conn.host is None:
+        problems += [
+            (
+                ("libvirt", key),
+                f"libvirt.{key} is for a remote hypervisor; add libvirt.host (or libvirt.uri)",
+            )
+            for key in host_keys[1:]
+            if key in given
+        ]
+    elif not conn.connect_via_ssh:
+        problems += [
+            (
+                ("libvirt", key),
+                f"libvirt.{key} is for SSH, but connect_via_ssh is false (TLS, qemu://"
+                f"{conn.host}/system); remove it or connect over SSH",
+            )
+            for key in ("username", "id_ssh_key_file")
+            if key in given
+        ]
     return problems
 
 

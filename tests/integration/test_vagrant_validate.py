@@ -7,6 +7,7 @@ validator then runs for real. libvirt files are validated by the real vagrant-li
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -60,6 +61,98 @@ def test_rendered_vagrantfile_validates(shape: str, provider: str, tmp_path: Pat
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Vagrantfile validated successfully." in result.stdout
+
+
+REMOTE_LIBVIRT = ("remote", "remote-uri")  # tests/unit/test_render_remote.py's golden shapes
+
+
+@pytest.mark.parametrize("shape", REMOTE_LIBVIRT)
+def test_remote_libvirt_vagrantfile_validates(shape: str, tmp_path: Path) -> None:
+    """vagrant-libvirt accepts the written-out URI; validate connects to no hypervisor."""
+    vagrant, ruby = need("vagrant"), need("ruby")
+    text = (GOLDEN / f"{shape}-libvirt" / "Vagrantfile").read_text()
+    assert "lv.uri = LIBVIRT_URI" in text
+    (tmp_path / "Vagrantfile").write_text(text)
+    syntax = subprocess.run(
+        [ruby, "-c", "Vagrantfile"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert syntax.returncode == 0, syntax.stderr
+    result = subprocess.run(
+        [vagrant, "validate"],
+        cwd=tmp_path,
+        env=vagrant_env(tmp_path / ".vagrant.d", "libvirt"),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Vagrantfile validated successfully." in result.stdout
+
+
+VAGRANT_LIBVIRT_FINALIZE = """
+require "json"
+require "vagrant"
+require "vagrant-libvirt/config"
+
+def finalized(settings)
+  config = VagrantPlugins::ProviderLibvirt::Config.new
+  settings.each { |key, value| config.send("#{key}=", value) }
+  config.finalize!
+  %w[uri host port username connect_via_ssh id_ssh_key_file proxy_command]
+    .to_h { |key| [key, config.send(key)] }
+end
+
+line = File.read("Vagrantfile").lines.find { |l| l.start_with?("LIBVIRT_URI = ") }
+eval(line)
+puts JSON.generate(
+  "labctl" => finalized("uri" => LIBVIRT_URI),
+  "plugin" => finalized("host" => "hv1.example.com", "connect_via_ssh" => true,
+                        "username" => "labs", "id_ssh_key_file" => "id_ed25519"),
+)
+"""
+
+
+def test_vagrant_libvirt_reads_the_remote_uri_as_meant(tmp_path: Path) -> None:
+    """The golden URI through vagrant-libvirt's own Config#finalize!, beside the one it builds.
+
+    Proves the reason the URI is written out: from host/connect_via_ssh the plugin builds a URI
+    with no_verify=1 (no SSH host-key check); from labctl's it keeps the check, and still derives
+    the host, port, user, key (expanded by Ruby) and the ProxyCommand that reaches the machines.
+    """
+    ruby = need("ruby")
+    plugin = subprocess.run(
+        ["gem", "contents", "vagrant-libvirt"], capture_output=True, text=True, check=False
+    )
+    lib = next(
+        (Path(f).parents[1] for f in plugin.stdout.split() if f.endswith("/config.rb")), None
+    )
+    if lib is None:
+        pytest.skip("vagrant-libvirt's sources are not installed as a gem")
+    (tmp_path / "Vagrantfile").write_text((GOLDEN / "remote-libvirt" / "Vagrantfile").read_text())
+    (tmp_path / "finalize.rb").write_text(VAGRANT_LIBVIRT_FINALIZE)
+    result = subprocess.run(
+        [ruby, "-I", str(lib), "finalize.rb"],
+        cwd=tmp_path,
+        env={**os.environ, "HOME": "/home/learner"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout.splitlines()[-1])
+    key = "/home/learner/.ssh/id_ed25519"
+    assert seen["labctl"] == {
+        "uri": f"qemu+ssh://labs@hv1.example.com:2222/system?keyfile={key}",
+        "host": "hv1.example.com",
+        "port": 2222,
+        "username": "labs",
+        "connect_via_ssh": True,
+        "id_ssh_key_file": key,
+        "proxy_command": f"ssh 'hv1.example.com' -p 2222 -l 'labs' -i '{key}' -W %h:%p",
+    }
+    assert "no_verify=1" in seen["plugin"]["uri"]
 
 
 BROKEN = {
