@@ -427,7 +427,7 @@ def compare_versions(left: str, right: str) -> int:
     return 0
 
 
-_REQUIREMENT_RE = re.compile(r"^\s*(=|!=|>=|<=|>|<|~>)?\s*([0-9A-Za-z.]+)\s*$")
+_REQUIREMENT_RE = re.compile(r"^\s*(=|!=|>=|<=|>|<|~>)?\s*(\d[0-9A-Za-z.]*)\s*$")
 
 
 def satisfies(version: str, constraint: str | None) -> bool:
@@ -787,6 +787,14 @@ class _Fetcher:
         self.say(f"kept       {item.name} (sha256 matches)")
         return True
 
+    def keep_verified(self, item: BundleItem) -> bool:
+        """Reuse DIR/name, without asking upstream again, when the manifest says it was checked
+        against this very index or metadata URL and it still hashes the same."""
+        previous = self.previous.entry(item.name) if self.previous else None
+        if previous is None or previous.verified_against != item.checksum.url:
+            return False
+        return self.keep_if_good(item, previous.sha256)
+
     def record(self, entry: ManifestEntry, verified_against: str | None) -> None:
         self.entries[entry.name] = replace(entry, verified_against=verified_against)
         checked = f", sha256 verified against {verified_against}" if verified_against else ""
@@ -903,6 +911,8 @@ def _fetch_gitlab(run: _Fetcher, plan: Plan, item: BundleItem) -> None:
             f"cannot tell which OS release box {plan.lab.resolved_box} runs, and GitLab builds "
             "one package per release"
         )
+    if run.keep_verified(item):
+        return
     version = plan.lab.addons.gitlab.version
     index = run.get_bytes(item.checksum.url).decode("utf-8", "replace")
     package = find_apt_package(index, "gitlab-ce", version)
@@ -934,6 +944,8 @@ def _fetch_box(run: _Fetcher, plan: Plan, item: BundleItem, *, use_box_store: bo
             f"{box} is built locally and is not in this host's Vagrant box store; "
             "run `labctl box build --provider lxc` first"
         )
+    if run.keep_verified(item):
+        return
     metadata = json.loads(run.get_bytes(item.source, accept="application/json"))
     chosen = choose_box(metadata, provider, constraint)
     checksum_type = (chosen.checksum_type or "").lower()
