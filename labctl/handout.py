@@ -414,7 +414,7 @@ def _context(plan: Plan, facts: HandoutFacts, kubeconfig: KubeconfigMode) -> dic
     ingress_hosts = [demo_host(plan.name)]
     if lab.addons.argocd.enabled:
         ingress_hosts.append(argocd_host(plan.name))
-    spec = f" -f {shlex.quote(facts.spec_arg)}" if facts.spec_arg else ""
+    quoted = shlex.quote(facts.spec_arg) if facts.spec_arg else ""
     return {
         "plan": plan,
         "lab": lab,
@@ -423,7 +423,9 @@ def _context(plan: Plan, facts: HandoutFacts, kubeconfig: KubeconfigMode) -> dic
         "diagram": layout(plan),
         "ssh_rows": ssh_rows(plan, facts),
         "booted": bool(facts.ssh),
-        "spec": spec,
+        # ssh and kubeconfig take the spec as -f; check and handout as their first argument
+        "spec_opt": f" -f {quoted}" if quoted else "",
+        "spec_pos": f" {quoted}" if quoted else "",
         "context": context_name(plan.name),
         "kube_mode": kubeconfig.value,
         "kube_name": kube_name,
@@ -490,6 +492,12 @@ class IndexEntry:
     href: str  # link to the lab's page, relative to the index
     checks: ChecksSummary | None = None
     note: str | None = None  # e.g. "failed in boot" from the fleet's own state
+
+    def __post_init__(self) -> None:
+        # The index only links to pages beside it; a scheme (javascript:, http:) is a bug.
+        if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", self.href) or self.href.startswith("//"):
+            msg = f"index link {self.href!r} must be a relative path to a handout page"
+            raise ValueError(msg)
 
     @classmethod
     def from_plan(
