@@ -215,7 +215,9 @@ def assert_server(lab: Lab, name: str, *, primary: str) -> dict[str, Any]:
         "enabled",
         "active",
     ]
-    assert FAKE_VERSION in ssh(host, "kubectl --version")  # the link to the multi-call binary
+    assert FAKE_VERSION in ssh(host, "k3s --version")
+    links = ssh(host, "readlink /usr/local/bin/kubectl /usr/local/bin/crictl /usr/local/bin/ctr")
+    assert links.split() == ["/usr/local/bin/k3s"] * 3
     if name == primary:
         assert "server" not in config
     else:
