@@ -825,7 +825,8 @@ def fetch(
     """Fill DIR with this plan's bundle and write manifest.json; files already right are kept.
 
     Every failure is collected; the manifest records what did arrive, then a BundleError names
-    each file that did not. `image_tool` forces skopeo/docker ("none": never save images).
+    each file that did not. `image_tool`: "auto" (None) finds skopeo or a working docker,
+    "skopeo"/"docker" force one, "none" records the images as not fetched without trying.
     """
     import urllib.request  # noqa: PLC0415
 
@@ -876,8 +877,8 @@ def fetch(
         labctl_version=__version__,
         lab=plan.name,
         spec_hash=spec_hash(plan.lab),
-        files=tuple(run.entries.values()),
-        not_fetched=tuple(run.skipped.values()),
+        files=tuple(run.entries[name] for name in sorted(run.entries)),
+        not_fetched=tuple(run.skipped[name] for name in sorted(run.skipped)),
     )
     write_manifest(directory, manifest)
     if run.errors:
@@ -1049,9 +1050,13 @@ def save_image(tool: str, image: str, target: Path) -> None:
 
 
 def _fetch_images(run: _Fetcher, images: list[BundleItem], image_tool: str | None) -> None:
-    tool = image_tool_available() if image_tool is None else image_tool
+    tool = image_tool_available() if image_tool in {None, "auto"} else image_tool
     if tool in {None, "none"}:
-        reason = "needs skopeo, or docker with a running daemon"
+        reason = (
+            "skipped: --image-tool none"
+            if tool == "none"
+            else "needs skopeo, or docker with a running daemon"
+        )
         for item in images:
             if not run.keep_if_good(item, None):
                 run.skipped[item.name] = NotFetched(item.name, item.source, reason)

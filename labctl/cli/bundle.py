@@ -6,6 +6,7 @@ installs from it alone. Output is one plain line per file, errors one line each 
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -45,6 +46,22 @@ BaseUrlOption = Annotated[
 ]
 
 
+class ImageTool(StrEnum):
+    AUTO = "auto"
+    SKOPEO = "skopeo"
+    DOCKER = "docker"
+    NONE = "none"
+
+
+ImageToolOption = Annotated[
+    ImageTool,
+    typer.Option(
+        "--image-tool",
+        help="Saves the Argo CD images: auto finds skopeo or a running docker; none skips them.",
+    ),
+]
+
+
 def parse_base_urls(values: list[str] | None) -> dict[str, str]:
     """`--base-url k3s=https://mirror/k3s` options as {kind: url}; a bad one is a usage error."""
     from labctl.bundle import DEFAULT_BASE_URLS  # noqa: PLC0415
@@ -73,6 +90,7 @@ def fetch(
     directory: DirOption,
     file: SpecArg = None,
     base_url: BaseUrlOption = None,
+    image_tool: ImageToolOption = ImageTool.AUTO,
     output: FormatOption = Format.TEXT,
 ) -> None:
     """Download the box, K3s, Argo CD and GitLab files this lab needs, with manifest.json.
@@ -91,6 +109,7 @@ def fetch(
         plan,
         directory,
         base_urls=urls,
+        image_tool=image_tool.value,
         on_line=None if quiet else (lambda text: OUT.line(f"  {text}")),
     )
     if output is Format.JSON:

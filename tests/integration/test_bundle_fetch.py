@@ -1,0 +1,390 @@
+"""`bundle fetch` and `bundle verify` for real over HTTP, against a server on 127.0.0.1.
+
+The server lays out small stand-in artifacts the way each upstream does (K3s release assets
+with their sums file, Argo CD's manifest at its tag, GitLab's apt index and pool, Vagrant's box
+metadata), so URLs, checksum checks, manifest and idempotence are exercised for real; nothing
+here contacts an outside address. The local box store path runs the real `vagrant box`
+against a throwaway VAGRANT_HOME.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+from dataclasses import dataclass, field
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from labctl import bundle
+from labctl.errors import BundleError
+from labctl.plan import Plan, make_plan
+from labctl.specfile import load_lab
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+K3S = "v1.31.12+k3s1"
+GITLAB = "17.11.7-ce.0"
+SPEC = f"""\
+name: offline
+provider: virtualbox
+box: bento/ubuntu-24.04
+k3s: {{version: "{K3S}"}}
+addons:
+  argocd: {{enabled: true, version: v2.14.11}}
+  gitlab: {{enabled: true, version: "{GITLAB}"}}
+"""
+ARGOCD_MANIFEST = """\
+apiVersion: apps/v1
+kind: Deployment
+spec:
+  template:
+    spec:
+      containers:
+      - image: quay.io/argoproj/argocd:v2.14.11
+        name: argocd-server
+      - image: ghcr.io/dexidp/dex:v2.41.1
+        name: dex
+"""
+
+
+@dataclass
+class Upstream:
+    """The fake upstreams: served files by URL path, and every path a client asked for."""
+
+    root: Path
+    base: str
+    requests: list[str] = field(default_factory=list)
+
+    def url(self, kind: str) -> str:
+        return f"{self.base}/{kind}"
+
+    @property
+    def base_urls(self) -> dict[str, str]:
+        return {kind: self.url(kind) for kind in bundle.DEFAULT_BASE_URLS}
+
+    def file(self, relative: str) -> Path:
+        return self.root / relative
+
+    def sha(self, relative: str) -> str:
+        return hashlib.sha256(self.file(relative).read_bytes()).hexdigest()
+
+    def asked(self, suffix: str) -> int:
+        return sum(path.endswith(suffix) for path in self.requests)
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def lay_out(root: Path, base: str) -> None:
+    """Stand-ins named like the real artifacts, at the paths each upstream serves them from."""
+    release = root / "k3s" / K3S  # the server unquotes %2B back to +
+    binary = _write(release / "k3s", b"#!/bin/sh\necho k3s stand-in\n" * 64)
+    images = _write(release / "k3s-airgap-images-amd64.tar.zst", os.urandom(300_000))
+    sums = "".join(
+        f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}\n" for p in (binary, images)
+    )
+    _write(release / "sha256sum-amd64.txt", f"{'c' * 64}  k3s-arm64\n{sums}".encode())
+    _write(root / "argocd" / "v2.14.11" / "manifests" / "install.yaml", ARGOCD_MANIFEST.encode())
+    repo = root / "gitlab" / "ubuntu" / "noble"
+    deb = _write(
+        repo / "pool/main/g/gitlab-ce" / f"gitlab-ce_{GITLAB}_amd64.deb", b"!<arch>\n" * 999
+    )
+    index = (
+        "Package: gitlab-ce\nVersion: 17.11.6-ce.0\nArchitecture: amd64\n"
+        f"SHA256: {'d' * 64}\nSize: 1\nFilename: pool/main/g/gitlab-ce/old.deb\n\n"
+        f"Package: gitlab-ce\nVersion: {GITLAB}\nArchitecture: amd64\n"
+        f"SHA256: {hashlib.sha256(deb.read_bytes()).hexdigest()}\nSize: {deb.stat().st_size}\n"
+        f"Filename: pool/main/g/gitlab-ce/{deb.name}\n"
+    )
+    _write(repo / "dists/noble/main/binary-amd64/Packages", index.encode())
+    box = _write(root / "boxes" / "bento-noble-virtualbox.box", os.urandom(200_000))
+    metadata = {
+        "name": "bento/ubuntu-24.04",
+        "versions": [
+            {
+                "version": "202502.21.0",
+                "providers": [
+                    {
+                        "name": "virtualbox",
+                        "architecture": "amd64",
+                        "url": f"{base}/boxes/{box.name}",
+                        "checksum": hashlib.sha256(box.read_bytes()).hexdigest(),
+                        "checksum_type": "sha256",
+                    }
+                ],
+            }
+        ],
+    }
+    _write(root / "vagrant" / "bento" / "ubuntu-24.04", json.dumps(metadata).encode())
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Upstream]:
+    root = tmp_path / "upstream"
+    requests: list[str] = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            super().do_GET()
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base's name
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    lay_out(root, base)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Upstream(root, base, requests)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # An empty box store of our own: the host's boxes are neither read nor touched.
+    monkeypatch.setenv("VAGRANT_HOME", str(tmp_path / "vagrant-home"))
+    path = tmp_path / "lab.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+def plan_for(spec: Path) -> Plan:
+    return make_plan(load_lab(spec).lab)
+
+
+def fetch(spec: Path, directory: Path, upstream: Upstream) -> bundle.Manifest:
+    return bundle.fetch(
+        plan_for(spec), directory, base_urls=upstream.base_urls, image_tool="none", timeout=10
+    )
+
+
+def labctl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The CLI in a child process; the bundle sub-app is registered as the lead's app.py will
+    (`app.add_typer(bundle.app, name="bundle")`) when it is not there yet."""
+    from labctl.cli.app import app
+
+    wired = any(group.name == "bundle" for group in app.registered_groups)
+    prefix = (
+        ["-m", "labctl"]
+        if wired
+        else ["-c", "from labctl.cli import app as a, bundle as b; "
+              "a.app.add_typer(b.app, name='bundle'); a.main()"]
+    )  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    return subprocess.run(
+        [sys.executable, *prefix, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        env=env,
+    )
+
+
+def test_fetch_fills_the_bundle_with_verified_files_and_a_manifest(
+    tmp_path: Path, spec: Path, upstream: Upstream
+) -> None:
+    directory = tmp_path / "bundle"
+    manifest = fetch(spec, directory, upstream)
+
+    release = f"k3s/{K3S}"
+    expected = {
+        "sha256sum-amd64.txt": f"{release}/sha256sum-amd64.txt",
+        "k3s": f"{release}/k3s",
+        "k3s-airgap-images-amd64.tar.zst": f"{release}/k3s-airgap-images-amd64.tar.zst",
+        "argocd-install.yaml": "argocd/v2.14.11/manifests/install.yaml",
+        f"gitlab-ce_{GITLAB}_amd64.deb": f"gitlab/ubuntu/noble/pool/main/g/gitlab-ce/"
+        f"gitlab-ce_{GITLAB}_amd64.deb",
+        "box-bento-ubuntu-24.04-virtualbox.box": "boxes/bento-noble-virtualbox.box",
+    }
+    on_disk = json.loads((directory / "manifest.json").read_text())
+    assert on_disk["lab"] == "offline"
+    assert on_disk["spec_hash"] == manifest.spec_hash
+    assert {f["name"] for f in on_disk["files"]} == set(expected)
+    for entry in manifest.files:
+        served = expected[entry.name]
+        assert entry.sha256 == upstream.sha(served) == bundle.sha256_file(directory / entry.name)
+        assert entry.size == upstream.file(served).stat().st_size
+        assert entry.fetched_at.endswith("Z")
+    by_name = {e.name: e for e in manifest.files}
+    sums_url = f"{upstream.base}/k3s/v1.31.12%2Bk3s1/sha256sum-amd64.txt"
+    assert by_name["k3s"].source == f"{upstream.base}/k3s/v1.31.12%2Bk3s1/k3s"
+    assert by_name["k3s"].verified_against == sums_url
+    assert by_name["k3s-airgap-images-amd64.tar.zst"].verified_against == sums_url
+    assert by_name[f"gitlab-ce_{GITLAB}_amd64.deb"].verified_against == (
+        f"{upstream.base}/gitlab/ubuntu/noble/dists/noble/main/binary-amd64/Packages"
+    )
+    assert by_name["box-bento-ubuntu-24.04-virtualbox.box"].verified_against == (
+        f"{upstream.base}/vagrant/bento/ubuntu-24.04"
+    )
+    assert by_name["argocd-install.yaml"].verified_against is None  # nothing published upstream
+    # The images, named from the manifest, are on record as not fetched and why.
+    assert [(n.source, n.reason) for n in manifest.not_fetched] == [
+        ("ghcr.io/dexidp/dex:v2.41.1", "skipped: --image-tool none"),
+        ("quay.io/argoproj/argocd:v2.14.11", "skipped: --image-tool none"),
+    ]
+    assert not [p.name for p in directory.iterdir() if p.name.startswith(".")]  # no .part left
+    problems = bundle.verify(plan_for(spec), directory)
+    assert [p for p in problems if p.fatal] == []
+    assert {p.kind for p in problems} == {"not-fetched"}  # the optional images, noted
+
+
+def test_verify_names_a_corrupted_file(tmp_path: Path, spec: Path, upstream: Upstream) -> None:
+    directory = tmp_path / "bundle"
+    fetch(spec, directory, upstream)
+    with (directory / "k3s-airgap-images-amd64.tar.zst").open("r+b") as handle:
+        handle.seek(1000)
+        handle.write(b"\0bitrot\0")
+    fatal = [p for p in bundle.verify(plan_for(spec), directory) if p.fatal]
+    assert {(p.kind, p.name) for p in fatal} == {("corrupt", "k3s-airgap-images-amd64.tar.zst")}
+    assert "differs from the manifest's" in fatal[0].message
+
+
+def test_a_deleted_file_fails_verify_and_a_second_fetch_gets_only_it(
+    tmp_path: Path, spec: Path, upstream: Upstream
+) -> None:
+    directory = tmp_path / "bundle"
+    first = fetch(spec, directory, upstream)
+    (directory / "k3s").unlink()
+
+    result = labctl("bundle", "verify", str(spec), "--dir", str(directory), cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert f"error: {directory / 'k3s'}: missing; needed by the k3s_binary role" in "\n".join(
+        errors
+    )
+    assert f"labctl bundle fetch {spec} --dir {directory}" in result.stderr
+
+    upstream.requests.clear()
+    second = fetch(spec, directory, upstream)
+    assert upstream.requests == ["/k3s/v1.31.12%2Bk3s1/k3s"]  # nothing else, not even indexes
+    assert {e.name: e.sha256 for e in second.files} == {e.name: e.sha256 for e in first.files}
+    kept = {e.name: e.fetched_at for e in second.files if e.name != "k3s"}
+    assert kept == {e.name: e.fetched_at for e in first.files if e.name != "k3s"}
+
+    result = labctl("bundle", "verify", str(spec), "--dir", str(directory), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"Bundle {directory} is complete for lab offline." in result.stdout
+
+
+def test_a_download_that_does_not_match_the_release_sums_is_refused(
+    tmp_path: Path, spec: Path, upstream: Upstream
+) -> None:
+    upstream.file(f"k3s/{K3S}/k3s").write_bytes(b"tampered in transit\n")
+    directory = tmp_path / "bundle"
+    with pytest.raises(BundleError) as raised:
+        fetch(spec, directory, upstream)
+    assert raised.value.message == f"1 file could not be fetched into {directory}"
+    [detail] = raised.value.details
+    assert detail.startswith("k3s: k3s: sha256 ")
+    assert "does not match the published" in detail
+    assert not (directory / "k3s").exists()
+    assert not list(directory.glob(".k3s.*"))  # the partial file is gone too
+    recorded = bundle.read_manifest(directory)
+    assert recorded is not None
+    assert "k3s" not in {e.name for e in recorded.files}  # the rest is on record
+    assert "k3s-airgap-images-amd64.tar.zst" in {e.name for e in recorded.files}
+
+
+def test_missing_upstream_files_are_each_named(
+    tmp_path: Path, spec: Path, upstream: Upstream
+) -> None:
+    upstream.file("argocd/v2.14.11/manifests/install.yaml").unlink()
+    upstream.file("vagrant/bento/ubuntu-24.04").unlink()
+    with pytest.raises(BundleError) as raised:
+        fetch(spec, tmp_path / "bundle", upstream)
+    details = "\n".join(raised.value.details)
+    assert "argocd-install.yaml: HTTP 404" in details
+    assert "box-bento-ubuntu-24.04-virtualbox.box: HTTP 404" in details
+    assert len(raised.value.details) == 2
+
+
+def test_cli_fetch_prints_one_plain_line_per_file(
+    tmp_path: Path, spec: Path, upstream: Upstream
+) -> None:
+    directory = tmp_path / "bundle"
+    args = [f"--base-url={kind}={url}" for kind, url in upstream.base_urls.items()]
+    args.append("--image-tool=none")  # a host with a docker daemon would pull from quay.io
+    result = labctl("bundle", "fetch", str(spec), "--dir", str(directory), *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"Fetching the offline bundle of lab offline into {directory}/"
+    assert any(
+        line.startswith("  fetched    k3s (") and "sha256 verified" in line for line in lines
+    )
+    assert "\x1b[" not in result.stdout  # no terminal styling off a terminal
+    assert f"Use it: labctl up --offline {directory}" in lines
+    assert "warning: not fetched: argocd-image-" in result.stderr
+    again = labctl("bundle", "fetch", str(spec), "--dir", str(directory), *args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert not any("fetched    " in line for line in again.stdout.splitlines())
+    assert sum("kept       " in line for line in again.stdout.splitlines()) == 6
+
+
+@pytest.mark.skipif(shutil.which("vagrant") is None, reason="needs vagrant")
+def test_a_box_in_the_local_store_is_exported_with_vagrant_box_repackage(
+    tmp_path: Path, spec: Path, upstream: Upstream
+) -> None:
+    source = tmp_path / "tiny"
+    source.mkdir()
+    (source / "metadata.json").write_text('{"provider": "lxc"}\n')
+    with tarfile.open(tmp_path / "tiny.box", "w:gz") as tar:
+        tar.add(source / "metadata.json", arcname="metadata.json")
+    subprocess.run(
+        ["vagrant", "box", "add", "--name", "labctl-test/tiny", str(tmp_path / "tiny.box")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    spec.write_text("name: offline\nprovider: lxc\nbox: labctl-test/tiny\n")
+    directory = tmp_path / "bundle"
+    manifest = fetch(spec, directory, upstream)
+    entry = next(e for e in manifest.files if e.name == "box-labctl-test-tiny-lxc.box")
+    assert entry.source == "vagrant box store: labctl-test/tiny 0 (lxc)"
+    with tarfile.open(directory / entry.name) as tar:  # vagrant writes ./metadata.json
+        member = next(m for m in tar.getmembers() if m.name.lstrip("./") == "metadata.json")
+        packed = tar.extractfile(member)
+        assert packed is not None
+        assert json.load(packed) == {"provider": "lxc"}
+    assert entry.sha256 == bundle.sha256_file(directory / entry.name)
+    assert not any(path.startswith("/vagrant") for path in upstream.requests)
+    again = fetch(spec, directory, upstream)
+    assert next(e for e in again.files if e.name == entry.name).fetched_at == entry.fetched_at
+
+
+@pytest.mark.skipif(
+    bundle.image_tool_available() is not None, reason="this host can save images; see the note"
+)
+def test_without_a_container_tool_images_are_recorded_as_needing_one(
+    tmp_path: Path, spec: Path, upstream: Upstream
+) -> None:
+    directory = tmp_path / "bundle"
+    manifest = bundle.fetch(
+        plan_for(spec), directory, base_urls=upstream.base_urls, image_tool="auto", timeout=10
+    )
+    assert {n.reason for n in manifest.not_fetched} == {
+        "needs skopeo, or docker with a running daemon"
+    }
+    assert len(manifest.not_fetched) == 2
