@@ -576,7 +576,9 @@ def fetch_hint(directory: Path, spec: str | None = None) -> str:
     )
 
 
-def verify(plan: Plan, directory: Path, *, need_box: bool = True) -> list[Problem]:
+def verify(
+    plan: Plan, directory: Path, *, need_box: bool = True, need_manifest: bool = True
+) -> list[Problem]:
     """Every way DIR falls short of what `up --offline` needs for this plan (empty: complete).
 
     Fatal: a required file missing, a file whose sha256 differs from the manifest or from the
@@ -586,7 +588,12 @@ def verify(plan: Plan, directory: Path, *, need_box: bool = True) -> list[Proble
     problems: list[Problem] = []
     if manifest is None:
         problems.append(
-            Problem("no-manifest", MANIFEST, "missing: DIR was not filled by `labctl bundle fetch`")
+            Problem(
+                "no-manifest",
+                MANIFEST,
+                "missing: DIR was not filled by `labctl bundle fetch`",
+                fatal=need_manifest,
+            )
         )
     argocd_text = _read_text(directory / "argocd-install.yaml")
     items = bundle_items(plan, argocd_manifest=argocd_text)
@@ -671,14 +678,33 @@ def _check_file(
 
 
 def require_complete(
-    plan: Plan, directory: Path, *, need_box: bool = True, spec: str | None = None
+    plan: Plan,
+    directory: Path,
+    *,
+    need_box: bool = True,
+    need_manifest: bool = True,
+    spec: str | None = None,
 ) -> None:
-    """Raise BundleError naming every missing or corrupt file; what `up --offline` calls first."""
+    """Raise BundleError naming every missing or corrupt file in DIR."""
     if not directory.is_dir():
         raise BundleError(f"--offline {directory}: no such directory", fetch_hint(directory, spec))
-    fatal = [p for p in verify(plan, directory, need_box=need_box) if p.fatal]
+    fatal = [
+        p
+        for p in verify(plan, directory, need_box=need_box, need_manifest=need_manifest)
+        if p.fatal
+    ]
     if fatal:
         raise incomplete_error(directory, fatal, spec)
+
+
+def require_offline_ready(plan: Plan, directory: Path, spec: str | None = None) -> None:
+    """What `up --offline DIR` calls before boot: every file the roles will read is there and
+    matches its checksums (the manifest's when there is one, K3s's sums always).
+
+    The box is left out (nothing in `up` adds it from DIR yet; Vagrant uses its own store) and
+    a hand-made DIR without manifest.json is accepted, as the roles themselves accept it.
+    """
+    require_complete(plan, directory, need_box=False, need_manifest=False, spec=spec)
 
 
 def incomplete_error(directory: Path, fatal: list[Problem], spec: str | None = None) -> BundleError:

@@ -388,3 +388,18 @@ def test_without_a_container_tool_images_are_recorded_as_needing_one(
         "needs skopeo, or docker with a running daemon"
     }
     assert len(manifest.not_fetched) == 2
+
+
+def test_the_lifecycle_tests_hand_made_offline_dir_passes_the_up_check(tmp_path: Path) -> None:
+    """Wiring require_offline_ready into `up --offline` keeps the lxc lifecycle tests working."""
+    from tests.integration.test_ansible_roles import make_offline_dir
+
+    offline = make_offline_dir(tmp_path / "offline")
+    plan = make_plan(load_lab(_write(tmp_path / "lab.yaml", b"name: lc\nprovider: lxc\n")).lab)
+    bundle.require_offline_ready(plan, offline)
+    (offline / "k3s-airgap-images-amd64.tar.zst").write_bytes(b"not what the sums say\n")
+    with pytest.raises(BundleError, match="1 file missing or corrupt") as raised:
+        bundle.require_offline_ready(plan, offline)
+    assert raised.value.details[0].startswith(
+        f"{offline / 'k3s-airgap-images-amd64.tar.zst'}: sha256 "
+    )

@@ -473,3 +473,19 @@ def test_require_complete_can_leave_the_box_to_vagrant(tmp_path: Path) -> None:
 def test_require_complete_on_no_directory_says_so(tmp_path: Path) -> None:
     with pytest.raises(BundleError, match="no such directory"):
         bundle.require_complete(plan_of(), tmp_path / "absent")
+
+
+def test_up_offline_check_asks_only_for_what_the_roles_read(tmp_path: Path) -> None:
+    plan = plan_of(addons={"argocd": {"enabled": True}})
+    directory = tmp_path / "b"
+    make_bundle(directory, plan)
+    (directory / "manifest.json").unlink()
+    (directory / "box-bento-ubuntu-24.04-virtualbox.box").unlink()
+    bundle.require_offline_ready(plan, directory)  # hand-made, no box: fine for the roles
+    (directory / "argocd-install.yaml").unlink()
+    with pytest.raises(BundleError) as raised:
+        bundle.require_offline_ready(plan, directory, spec="lab.yaml")
+    assert raised.value.details == [
+        f"{directory / 'argocd-install.yaml'}: missing; needed by the argocd role "
+        "(the install manifest)"
+    ]
