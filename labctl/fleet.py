@@ -111,8 +111,20 @@ class Concurrency:
     by_memory: int | None
     by_cpu: int | None
     max_parallel: int | None
+    # Placed on hypervisors: each one's own concurrency (hypervisor name, labs at once); the
+    # value is their sum.
+    per_host: tuple[tuple[str, int], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        if self.per_host:
+            return {
+                "lab_memory_mib": self.lab_memory_mib,
+                "per_hypervisor": dict(self.per_host),
+                "max_parallel": self.max_parallel,
+                "formula": "the sum of each hypervisor's own: max_parallel if given, else "
+                "max(1, min(labs there, floor(free_mib * memory_headroom) // largest lab's "
+                "memory, cpus // cores_per_booting_lab))",
+            }
         return {
             "lab_memory_mib": self.lab_memory_mib,
             "host_free_mib": self.host_free_mib,
