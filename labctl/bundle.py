@@ -869,7 +869,7 @@ def fetch(
     )
     urls = {**DEFAULT_BASE_URLS, **(base_urls or {})}
     items = bundle_items(plan, base_urls=urls)
-    sums: dict[str, str] = {}
+    sums: dict[str, str] | None = None  # the K3s release's, once its file is in DIR
     for item in items:
         try:
             if item.kind == "box":
@@ -877,6 +877,11 @@ def fetch(
             elif item.kind == "gitlab":
                 _fetch_gitlab(run, plan, item)
             elif item.checksum.kind == "sums-file":
+                if sums is None:
+                    raise BundleError(
+                        f"skipped: {k3s_asset_names()[1]}, which it is checked against, "
+                        "could not be fetched"
+                    )
                 expected = sums.get(item.checksum.entry or "")
                 if expected is None:
                     raise BundleError(f"{item.name} is not listed in {item.checksum.url}")
