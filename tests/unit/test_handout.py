@@ -476,5 +476,5 @@ def test_command_writes_the_handout_beside_the_spec(
     assert written[0].parent == tmp_path / ".labctl" / "ws" / "handout"
     html = written[0].read_text()
     assert "labctl ssh -f team.yaml server-1" in html
-    assert f"<code>{tmp_path}</code>" in html
+    assert f'<code class="path">{tmp_path}</code>' in html
     assert "not saved yet" in html  # argocd enabled, lab never booted
