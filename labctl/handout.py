@@ -574,7 +574,7 @@ def gather_facts(
     paths = lab_paths(lab_dir)
     try:
         targets = tuple(load_targets(lab_dir).values())
-    except BootError:
+    except (BootError, ValueError, KeyError, TypeError):  # never booted, or ssh.json mangled
         targets = ()
     checks, problem, when = read_checks(lab_dir)
     lab = plan.lab

@@ -389,13 +389,15 @@ def test_gather_facts_before_anything_exists(tmp_path: Path) -> None:
     assert gathered == HandoutFacts(workdir="/w")
 
 
-def test_unreadable_checks_json_is_said_not_fatal(tmp_path: Path) -> None:
+def test_unreadable_checks_and_ssh_json_are_not_fatal(tmp_path: Path) -> None:
     plan = full_plan()
     lab_dir = lab_dir_with_secrets(tmp_path, plan)
     (lab_dir / "checks.json").write_text("{oops")
+    (lab_dir / "ssh.json").write_text('{"ws-server-1": {"host": "x"}}')
     gathered = gather_facts(plan, lab_dir, workdir="/w")
     assert gathered.checks is None
     assert "checks.json cannot be read: not JSON" in render_handout(plan, gathered).html
+    assert gathered.ssh == ()  # a mangled ssh.json: labctl ssh still offered, plain ssh not
 
 
 def mode(path: Path) -> int:
