@@ -11,8 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
+import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import FrameType
 
 
 def descendants(pid: int | None = None) -> list[int]:
@@ -44,21 +51,63 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def stop_children(grace: float = 20.0) -> None:
-    """SIGINT to every descendant, up to `grace` seconds to finish, then SIGTERM."""
+def from_terminal() -> bool:
+    """Whether we are the terminal's foreground group: then its Ctrl-C reached our children too."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (OSError, ValueError):
+        return False
+
+
+def stop_children(grace: float = 20.0, *, already_interrupted: bool = False) -> None:
+    """SIGINT to every descendant (unless they already got one), up to `grace` seconds to
+    finish, then SIGTERM to what is left."""
     targets = descendants()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGTERM,) if already_interrupted else (signal.SIGINT, signal.SIGTERM)
+    if already_interrupted:
+        _wait(targets, grace)
+        targets = [p for p in targets if _alive(p)]
+        grace = 5.0
+    for sig in signals:
         for pid in targets:
             try:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 continue
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_alive(p) for p in targets):
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(-1, os.WNOHANG)  # reap our own children so they stop counting
-            time.sleep(0.2)
+        _wait(targets, grace)
         targets = [p for p in targets if _alive(p)]
         if not targets:
             return
         grace = 5.0
+
+
+def _wait(targets: list[int], grace: float) -> None:
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_alive(p) for p in targets):
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(-1, os.WNOHANG)  # reap our own children so they stop counting
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def children_stop_on_interrupt() -> Iterator[None]:
+    """While the block runs, SIGINT first stops our descendants, then raises KeyboardInterrupt.
+
+    Libraries that run children (ansible-runner) turn a KeyboardInterrupt into a status and
+    lose track of the child; stopping them here, while they are still ours, leaves none behind.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        del signum, frame
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut cleanup
+        stop_children(already_interrupted=from_terminal())
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

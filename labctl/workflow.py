@@ -22,6 +22,7 @@ from labctl.errors import (
     ProvisionError,
     UsageError,
 )
+from labctl.procs import children_stop_on_interrupt, stop_children
 from labctl.state import LabState, PhaseRecord, load_state, save_state, spec_hash
 
 if TYPE_CHECKING:
@@ -278,11 +279,10 @@ def walk(
         rt.progress.phase_started(phase, number, len(phases))
         began, clock = time.time(), time.monotonic()
         try:
-            handlers[phase.name](rt, phase)
+            with children_stop_on_interrupt():
+                handlers[phase.name](rt, phase)
         except KeyboardInterrupt:
-            from labctl.procs import stop_children  # noqa: PLC0415
-
-            stop_children()
+            stop_children(grace=5.0)  # what is left, if the handler's own stop did not run
             elapsed = time.monotonic() - clock
             record = PhaseRecord("interrupted", began, elapsed, current, "interrupted by Ctrl-C")
             save_state(rt.lab_dir, _interrupted(state.with_phase(phase.name, record)))
