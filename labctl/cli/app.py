@@ -19,6 +19,7 @@ from labctl.cli import (
     destroy,
     doctor,
     halt,
+    handout,
     init,
     kubeconfig,
     logs,
@@ -75,6 +76,7 @@ app.command("provision")(provision.provision)
 app.command("check")(check.check)
 app.command("test")(test.run_test)
 app.command("kubeconfig")(kubeconfig.kubeconfig)
+app.command("handout")(handout.handout)
 app.command("logs")(logs.logs)
 app.command("doctor")(doctor.doctor)
 app.command("halt")(halt.halt)
