@@ -54,6 +54,12 @@ def _to_yaml_value(value: Any) -> str:
     return json.dumps(value)
 
 
+def _to_ruby_value(value: Any) -> str:
+    """A Ruby double-quoted literal: JSON's escaping, plus `#` escaped so that `#{...}` in a
+    spec value stays text instead of running as Ruby inside the Vagrantfile."""
+    return json.dumps(value).replace("#", "\\#")
+
+
 @cache
 def environment(*, html: bool = False) -> jinja2.Environment:
     """labctl's templates; `html=True` escapes every value (reports and handouts)."""
@@ -67,7 +73,7 @@ def environment(*, html: bool = False) -> jinja2.Environment:
         autoescape=html,  # noqa: S701
     )
     env.filters["y"] = _to_yaml_value
-    env.filters["rb"] = _to_yaml_value  # a JSON string literal is a valid Ruby string literal
+    env.filters["rb"] = _to_ruby_value
     return env
 
 

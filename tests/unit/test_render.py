@@ -77,3 +77,10 @@ def test_vagrantfile_has_one_machine_per_plan_entry_and_no_provisioner() -> None
     assert "vm.provision" not in vagrantfile
     assert 'netmask: "255.255.255.0"' in vagrantfile
     assert "vb.memory = 1024" in vagrantfile  # agents: 1GiB
+
+
+def test_spec_values_cannot_run_ruby_in_the_vagrantfile() -> None:
+    lab = parse_lab("name: demo\nbox: 'evil/#{`touch /tmp/pwned`}'\n").lab
+    vagrantfile = render(make_plan(lab), LabPaths(LAB_DIR / "demo"))["Vagrantfile"]
+    assert 'node.vm.box = "evil/\\#{`touch /tmp/pwned`}"' in vagrantfile
+    assert "#{`" not in vagrantfile.replace("\\#{`", "")
