@@ -106,11 +106,6 @@ def group_vars(plan: Plan, paths: LabPaths) -> dict[str, Any]:
     }
 
 
-def _ruby_string(text: str) -> str:
-    """A Ruby double-quoted literal of `text`: JSON's escapes, plus `#` so nothing interpolates."""
-    return json.dumps(text).replace("#", "\\#")
-
-
 def libvirt_uri(conn: LibvirtConnection) -> str | None:
     """The remote hypervisor's libvirt URI as a Ruby expression; None when it is this host.
 
@@ -120,7 +115,7 @@ def libvirt_uri(conn: LibvirtConnection) -> str | None:
     file (vagrant-libvirt would read `~/x` as `~/.ssh/~/x`), so the render stays pure.
     """
     if conn.uri is not None:
-        return _ruby_string(conn.uri)
+        return _to_ruby_value(conn.uri)
     if conn.host is None:
         return None
     scheme = "qemu+ssh" if conn.connect_via_ssh else "qemu"
@@ -129,12 +124,12 @@ def libvirt_uri(conn: LibvirtConnection) -> str | None:
     base = f"{scheme}://{user}{conn.host}{port}/system"
     key = conn.id_ssh_key_file
     if key is None:
-        return _ruby_string(base)
+        return _to_ruby_value(base)
     if key.startswith("/"):
-        return _ruby_string(f"{base}?keyfile={key}")
+        return _to_ruby_value(f"{base}?keyfile={key}")
     home_path = key if key.startswith("~/") else f"~/.ssh/{key}"
     return (
-        f'{_ruby_string(base + "?keyfile=")[:-1]}#{{File.expand_path({_ruby_string(home_path)})}}"'
+        f'{_to_ruby_value(base + "?keyfile=")[:-1]}#{{File.expand_path({_to_ruby_value(home_path)})}}"'
     )
 
 
