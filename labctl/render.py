@@ -128,9 +128,8 @@ def libvirt_uri(conn: LibvirtConnection) -> str | None:
     if key.startswith("/"):
         return _to_ruby_value(f"{base}?keyfile={key}")
     home_path = key if key.startswith("~/") else f"~/.ssh/{key}"
-    return (
-        f'{_to_ruby_value(base + "?keyfile=")[:-1]}#{{File.expand_path({_to_ruby_value(home_path)})}}"'
-    )
+    opening = _to_ruby_value(base + "?keyfile=")[:-1]  # the literal without its closing quote
+    return f'{opening}#{{File.expand_path({_to_ruby_value(home_path)})}}"'
 
 
 def libvirt_where(conn: LibvirtConnection) -> str:
