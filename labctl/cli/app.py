@@ -15,6 +15,7 @@ import typer
 from labctl import __version__
 from labctl.cli import (
     box,
+    bundle,
     check,
     destroy,
     doctor,
@@ -83,6 +84,7 @@ app.command("halt")(halt.halt)
 app.command("destroy")(destroy.destroy)
 app.command("schema")(schema.schema)
 app.add_typer(box.app, name="box")
+app.add_typer(bundle.app, name="bundle")
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

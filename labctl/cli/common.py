@@ -122,13 +122,15 @@ def run_phases(
     import time  # noqa: PLC0415
 
     from labctl.cli.progress import JsonProgress, LiveProgress, PlainProgress  # noqa: PLC0415
-    from labctl.errors import LabctlError, UsageError  # noqa: PLC0415
+    from labctl.errors import LabctlError  # noqa: PLC0415
     from labctl.lock import lab_lock  # noqa: PLC0415
     from labctl.workflow import Runtime, walk  # noqa: PLC0415
 
-    if offline is not None and not offline.is_dir():
-        raise UsageError(f"--offline {offline}: no such directory",
-                         "`labctl bundle fetch` fills one on a machine with internet")  # fmt: skip
+    if offline is not None:
+        from labctl.bundle import require_offline_ready  # noqa: PLC0415
+
+        spec = str(resolved.loaded.path) if resolved.loaded.path else None
+        require_offline_ready(resolved.plan, offline, spec=spec)  # before anything boots
     progress: JsonProgress | LiveProgress | PlainProgress
     if output is Format.JSON:
         progress = JsonProgress()

@@ -53,7 +53,7 @@ def run_test(
     ] = False,
     output: FormatOption = Format.TEXT,
 ) -> None:
-    """Build, prove and tear down the lab: the CI nightly in one command.
+    """Build, prove, tear down: the CI nightly.
 
     Steps: preflight, up, an idempotence re-run (must change nothing), the smoke checks, then
     destroy (always, unless --on-failure keep). The exit code is the first failed step's.
