@@ -306,3 +306,22 @@ def test_each_runs_all_machines_concurrently_and_raises_the_first_error() -> Non
     with pytest.raises(SnapshotError, match="b failed"):
         each(["a", "b", "c"], act)
     assert sorted(seen) == ["a", "b", "c"], "every machine finished before the error surfaced"
+
+
+def test_the_commands_load_no_core_or_edge_until_they_run() -> None:
+    import os
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import labctl.cli.snapshot, labctl.cli.reset\n"
+        "heavy = ['labctl.snapshot', 'labctl.vagrant', 'labctl.workflow', 'paramiko', "
+        "'vagrant', 'pydantic', 'rich']\n"
+        "print('HEAVY=' + ','.join(m for m in heavy if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )  # fmt: skip
+    assert proc.stdout.splitlines()[-1] == "HEAVY=", proc.stdout
