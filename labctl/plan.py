@@ -182,6 +182,7 @@ def _phases(lab: Lab) -> tuple[Phase, ...]:
         Phase("kubeconfig", "fetch the kubeconfig into the lab directory", ("kubeconfig",)),
         Phase("addons", ", ".join(addons), tuple(tags)),
         Phase("checks", "smoke checks over SSH"),
+        Phase("baseline", "snapshot every machine as baseline, for `labctl reset`"),
     ]
     return tuple(phases)
 

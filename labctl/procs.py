@@ -59,26 +59,32 @@ def from_terminal() -> bool:
         return False
 
 
+def _in_our_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == os.getpgrp()
+    except ProcessLookupError:
+        return False
+
+
 def stop_children(grace: float = 20.0, *, already_interrupted: bool = False) -> None:
-    """SIGINT to every descendant (unless they already got one), up to `grace` seconds to
-    finish, then SIGTERM to what is left."""
+    """SIGINT to every descendant, up to `grace` seconds to finish, then SIGTERM to the rest.
+
+    With `already_interrupted` (a terminal's Ctrl-C), descendants in our own process group got
+    the signal already and are not sent a second one (Vagrant takes a second SIGINT as "exit
+    now, skip cleanup"); those in groups of their own (ansible-runner runs ansible-playbook in
+    a new session) are.
+    """
     targets = descendants()
-    signals = (signal.SIGTERM,) if already_interrupted else (signal.SIGINT, signal.SIGTERM)
-    if already_interrupted:
-        _wait(targets, grace)
-        targets = [p for p in targets if _alive(p)]
-        grace = 5.0
-    for sig in signals:
-        for pid in targets:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                continue
-        _wait(targets, grace)
-        targets = [p for p in targets if _alive(p)]
-        if not targets:
-            return
-        grace = 5.0
+    for pid in targets:
+        if already_interrupted and _in_our_group(pid):
+            continue
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+    _wait(targets, grace)
+    for pid in [p for p in targets if _alive(p)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    _wait(targets, 5.0)
 
 
 def _wait(targets: list[int], grace: float) -> None:

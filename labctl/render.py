@@ -44,6 +44,11 @@ class LabPaths:
         return self.lab_dir / "secrets" / "argocd-admin-password"
 
     @property
+    def gitlab_credentials_file(self) -> PurePosixPath:
+        """Written by the gitlab role: URL, user and password for the learner."""
+        return self.lab_dir / "secrets" / "gitlab-credentials"
+
+    @property
     def gitlab_api_token_file(self) -> PurePosixPath:
         """Written by the gitlab role: the token the GitOps demo pushes with."""
         return self.lab_dir / "secrets" / "gitlab-api-token"
@@ -101,6 +106,7 @@ def group_vars(plan: Plan, paths: LabPaths) -> dict[str, Any]:
         "labctl_gitlab_version": lab.addons.gitlab.version,
         "labctl_gitlab_root_password_file": str(paths.gitlab_password_file),
         "labctl_gitlab_api_token_file": str(paths.gitlab_api_token_file),
+        "labctl_gitlab_credentials_file": str(paths.gitlab_credentials_file),
         "labctl_argocd_password_file": str(paths.argocd_password_file),
         "labctl_arch": "amd64",
     }

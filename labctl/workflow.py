@@ -196,6 +196,12 @@ def _checks(rt: Runtime, phase: Phase) -> None:
         )
 
 
+def _baseline(rt: Runtime, phase: Phase) -> None:
+    from labctl.snapshot import save_baseline  # noqa: PLC0415
+
+    save_baseline(rt, phase)
+
+
 HANDLERS: dict[str, Handler] = {
     "preflight": _preflight,
     "render": _render,
@@ -207,6 +213,7 @@ HANDLERS: dict[str, Handler] = {
     "kubeconfig": _ansible,
     "addons": _ansible,
     "checks": _checks,
+    "baseline": _baseline,
 }
 
 

@@ -19,6 +19,7 @@ from labctl.cli import (
     check,
     destroy,
     doctor,
+    fleet,
     halt,
     handout,
     init,
@@ -26,7 +27,9 @@ from labctl.cli import (
     logs,
     provision,
     render,
+    reset,
     schema,
+    snapshot,
     ssh,
     status,
     test,
@@ -80,11 +83,14 @@ app.command("kubeconfig")(kubeconfig.kubeconfig)
 app.command("handout")(handout.handout)
 app.command("logs")(logs.logs)
 app.command("doctor")(doctor.doctor)
+app.command("reset")(reset.reset)
 app.command("halt")(halt.halt)
 app.command("destroy")(destroy.destroy)
 app.command("schema")(schema.schema)
 app.add_typer(box.app, name="box")
 app.add_typer(bundle.app, name="bundle")
+app.add_typer(fleet.app, name="fleet")
+app.add_typer(snapshot.app, name="snapshot")
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

@@ -134,7 +134,7 @@ def test_up_stops_at_preflight_with_exit_3_and_records_it(
 ) -> None:
     code, out, err = run(["up"], capsys)
     assert code == 3
-    assert "[1/10] preflight" in out
+    assert "[1/11] preflight" in out
     assert "error: provider: VirtualBox is not installed" in err
     assert "--skip-preflight" in err
     state = json.loads((in_tmp / ".labctl" / "demo" / "state.json").read_text())

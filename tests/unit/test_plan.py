@@ -55,7 +55,7 @@ def test_phases_follow_the_lifecycle_and_skip_what_the_lab_lacks() -> None:
     names = [p.name for p in plan_of("name: one\nagents: {count: 0}\n").phases]
     assert names == [
         "preflight", "render", "boot", "wait-ssh", "prepare",
-        "k3s-servers", "kubeconfig", "addons", "checks",
+        "k3s-servers", "kubeconfig", "addons", "checks", "baseline",
     ]  # fmt: skip
     full = plan_of("name: full\naddons: {argocd: {enabled: true}, gitlab: {enabled: true}}\n")
     addons = next(p for p in full.phases if p.name == "addons")
