@@ -1,6 +1,7 @@
 """The contract between the checks and what the playbooks deploy (the gitops_demo role).
 
-The checks look for exactly these names; change them here and in playbooks/ together.
+The checks look for exactly these names; change them here and in playbooks/ together
+(tests/unit/test_demo_contract.py compares the two).
 The demo app is traefik/whoami (or anything that answers GET /api with JSON carrying the pod's
 "hostname"), which is how service-balancing and ingress tell pods apart without grepping.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 DEMO_NAMESPACE = "demo"
 DEMO_DEPLOYMENT = "demo"
 DEMO_SERVICE = "demo"
-DEMO_SELECTOR = "app=demo"
+DEMO_SELECTOR = "app.kubernetes.io/name=demo"
 DEMO_REPLICAS = 3
 DEMO_API_PATH = "/api"
 
@@ -20,7 +21,7 @@ ARGOCD_APPLICATION = "demo"
 # whose `replicas:` the gitops check changes and changes back.
 GITLAB_PROJECT = "root/demo"
 GITLAB_BRANCH = "main"
-GITLAB_MANIFEST = "deployment.yaml"
+GITLAB_MANIFEST = "app/deployment.yaml"  # Argo CD syncs the app/ folder
 
 # Small, multi-arch, with sh, nslookup and wget: the throw-away probe pods' image.
 PROBE_IMAGE = "busybox:1.36.1"
