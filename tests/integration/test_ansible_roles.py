@@ -9,11 +9,10 @@ kubeconfig role fetches and rewrites what the fake wrote, as it would a real K3s
 from __future__ import annotations
 
 import hashlib
-import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -33,17 +32,26 @@ K3S_TAGS = "prepare,k3s_server,k3s_agent,kubeconfig"
 
 @dataclass
 class Lab:
-    """A lab directory as `labctl render` lays it out, plus the run's secrets to look for."""
+    """A lab directory exactly as labctl renders it, on test-bed hosts, plus its secrets."""
 
     name: str
     directory: Path
     hosts: dict[str, Any]  # inventory name -> test bed Host
-    token: str
-    gitlab_password: str
+    offline: Path
 
     @property
     def runs(self) -> Path:
         return self.directory / "runner"
+
+    @property
+    def secrets(self) -> dict[Path, str]:
+        """Every secret labctl generated for the lab: what the grep must never find elsewhere."""
+        folder = self.directory / "secrets"
+        return {path: path.read_text().strip() for path in sorted(folder.iterdir())}
+
+    @property
+    def token(self) -> str:
+        return (self.directory / "secrets" / "k3s-token").read_text().strip()
 
 
 def make_offline_dir(target: Path) -> Path:
@@ -60,59 +68,37 @@ def make_offline_dir(target: Path) -> Path:
 
 
 def make_lab(tmp: Path, name: str, bed_hosts: list[Any], servers: int) -> Lab:
+    """Spec -> plan -> `render_into`, as `labctl up` does; the test-bed hosts are the machines
+    (their addresses are the plan's: both count from .10 of the test-bed network)."""
+    import labctl_testbed as tb  # on sys.path through tests/integration/conftest.py
+
+    from labctl.labdir import render_into, write_atomic
+    from labctl.plan import make_plan
+    from labctl.render import ssh_inventory
+    from labctl.specfile import parse_lab
+    from labctl.ssh import SshTarget
+
+    spec = "\n".join([
+        f"name: {name}",
+        "provider: lxc",
+        f"network: {{cidr: {tb.HOSTS_CIDR}}}",
+        f"servers: {{count: {servers}, memory: 1024}}",
+        f"agents: {{count: {len(bed_hosts) - servers}, memory: 512}}",
+        f"k3s: {{version: {FAKE_VERSION}, disable: [servicelb],",
+        f"      server_args: ['--node-label=lab={name}', '--kubelet-arg=max-pods=150'],",
+        f"      agent_args: ['--node-label=lab={name}']}}",
+    ])  # fmt: skip
+    plan = make_plan(parse_lab(spec).lab)
     lab_dir = tmp / ".labctl" / name
-    inventory = lab_dir / "inventory"
-    (inventory / "group_vars").mkdir(parents=True)
-    named = {f"{name}-server-{i + 1}": h for i, h in enumerate(bed_hosts[:servers])}
-    named |= {f"{name}-agent-{i + 1}": h for i, h in enumerate(bed_hosts[servers:])}
-    groups: dict[str, dict[str, Any]] = {"server": {}, "agent": {}, "gitlab": {}}
-    for host_name, host in named.items():
-        groups["server" if "-server-" in host_name else "agent"][host_name] = {"node_ip": host.ip}
-    (inventory / "hosts.yml").write_text(
-        yaml.safe_dump({"all": {"children": {g: {"hosts": h} for g, h in groups.items()}}})
-    )
-    connection = {
-        n: {
-            "ansible_host": h.ip,
-            "ansible_user": h.user,
-            "ansible_port": 22,
-            "ansible_ssh_private_key_file": str(h.key_path),
-        }
-        for n, h in named.items()
-    }
-    (inventory / "connection.yml").write_text(yaml.safe_dump({"all": {"hosts": connection}}))
-    token, password = secrets.token_hex(24), secrets.token_urlsafe(18)
-    for file_name, secret in (("k3s-token", token), ("gitlab-root-password", password)):
-        (lab_dir / file_name).write_text(secret + "\n")
-        (lab_dir / file_name).chmod(0o600)
-    first = next(iter(named))
-    facts = {
-        "labctl_lab_name": name,
-        "labctl_lab_dir": str(lab_dir),
-        "labctl_network_cidr": "unused-by-these-roles",
-        "labctl_hosts": [
-            {"name": n, "ip": h.ip, "role": "server" if "-server-" in n else "agent"}
-            for n, h in named.items()
-        ],
-        "labctl_k3s_version": FAKE_VERSION,
-        "labctl_k3s_disable": ["servicelb"],
-        "labctl_k3s_server_args": ["--node-label=lab=" + name, "--kubelet-arg=max-pods=150"],
-        "labctl_k3s_agent_args": ["--node-label=lab=" + name],
-        "labctl_k3s_datastore": "etcd" if servers > 1 else "sqlite",
-        "labctl_k3s_primary": first,
-        "labctl_k3s_api_ip": named[first].ip,
-        "labctl_k3s_token_file": str(lab_dir / "k3s-token"),
-        "labctl_offline_dir": str(make_offline_dir(tmp / "offline")),
-        "labctl_argocd_enabled": False,
-        "labctl_argocd_version": "v2.14.11",
-        "labctl_argocd_host": f"argocd.{name}.lab",
-        "labctl_gitlab_enabled": False,
-        "labctl_gitlab_version": "17.11.7-ce.0",
-        "labctl_gitlab_root_password_file": str(lab_dir / "gitlab-root-password"),
-        "labctl_arch": "amd64",
-    }
-    (inventory / "group_vars" / "all.yml").write_text(yaml.safe_dump(facts, sort_keys=False))
-    return Lab(name, lab_dir, named, token, password)
+    render_into(plan, lab_dir)
+    named = {}
+    for machine, host in zip(plan.machines, bed_hosts, strict=True):
+        assert machine.ip == host.ip, f"{machine.name}: planned {machine.ip}, host {host.ip}"
+        named[machine.name] = host
+    targets = {n: SshTarget(n, h.ip, 22, h.user, h.key_path) for n, h in named.items()}
+    known_hosts = PurePosixPath((lab_dir / "known_hosts").as_posix())
+    write_atomic(lab_dir / "inventory" / "ssh.yml", ssh_inventory(targets, known_hosts))
+    return Lab(name, lab_dir, named, make_offline_dir(tmp / "offline"))
 
 
 def run_site(lab: Lab, tags: str) -> Any:
@@ -126,6 +112,7 @@ def run_site(lab: Lab, tags: str) -> Any:
         playbook="site.yml",
         inventory=str(lab.directory / "inventory"),
         tags=tags,
+        extravars={"labctl_offline_dir": str(lab.offline)},
         quiet=True,
         # -vv shows module arguments and results: the secret grep below must still find nothing.
         verbosity=2,
@@ -169,12 +156,13 @@ def iface_of(host: Any) -> str:
 
 
 def assert_no_secret_anywhere(lab: Lab) -> None:
-    inputs = {lab.directory / "k3s-token", lab.directory / "gitlab-root-password"}
+    secrets = lab.secrets
+    assert secrets, "labctl generated no secrets to look for"
     hits = [
         str(path)
         for path in sorted(lab.directory.rglob("*"))
-        if path.is_file() and path not in inputs
-        for secret in (lab.token, lab.gitlab_password)
+        if path.is_file() and path not in secrets
+        for secret in secrets.values()
         if secret.encode() in path.read_bytes()
     ]
     assert (lab.runs / "artifacts").is_dir()
