@@ -32,9 +32,10 @@ agents: {count: 1, cpus: 1, memory: 512}
 
 
 def labctl(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "labctl", *args], cwd=workdir,
+    env = {**os.environ, "NO_COLOR": "1"}
+    return subprocess.run([sys.executable, "-m", "labctl", *args], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=1500, check=False,
-                          stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+                          stdin=subprocess.DEVNULL)  # fmt: skip
 
 
 def test_two_labs_from_one_spec(lxc_box: dict[str, object], tmp_path: Path) -> None:
