@@ -7,7 +7,14 @@ from typing import Annotated
 
 import typer
 
-from labctl.cli.common import Format, FormatOption, SpecArg, resolve
+from labctl.cli.common import (
+    Format,
+    FormatOption,
+    SpecArg,
+    checks_runtime,
+    resolve,
+    show_check_results,
+)
 from labctl.cli.output import OUT
 
 
@@ -50,15 +57,12 @@ def _run(file: Path | None, only: list[str], skip: list[str], junit: Path | None
     import time  # noqa: PLC0415
 
     from labctl import checks  # noqa: PLC0415
-    from labctl.cli.progress import PlainProgress  # noqa: PLC0415
     from labctl.labdir import write_atomic  # noqa: PLC0415
     from labctl.lock import lab_lock  # noqa: PLC0415
-    from labctl.workflow import Runtime, check_lab  # noqa: PLC0415
+    from labctl.workflow import check_lab  # noqa: PLC0415
 
     resolved = resolve(file)
-    phase = next(p for p in resolved.plan.phases if p.name == "checks")
-    quiet = output is Format.JSON or OUT.quiet or not OUT.verbosity
-    runtime = Runtime(resolved.plan, resolved.lab_dir, PlainProgress(quiet=quiet))
+    runtime, phase = checks_runtime(resolved, output)
     with lab_lock(resolved.lab_dir, "check"):
         results = check_lab(runtime, phase, only=only, skip=skip)
     if junit is not None:
@@ -66,12 +70,6 @@ def _run(file: Path | None, only: list[str], skip: list[str], junit: Path | None
         report = checks.render_junit(results, resolved.plan.name, timestamp=stamp,
                                      hostname=socket.gethostname())  # fmt: skip
         write_atomic(junit, report)
-    if output is Format.JSON:
-        OUT.data(checks.render_json(results, resolved.plan.name))
-    elif OUT.tty:
-        OUT.data(checks.render_table(results))
-    else:
-        OUT.data(checks.render_plain(results))
-    code = checks.exit_code(results)
+    code = show_check_results(results, resolved.plan.name, output)
     if code:
-        raise typer.Exit(int(code))
+        raise typer.Exit(code)

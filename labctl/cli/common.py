@@ -12,8 +12,12 @@ import typer
 from labctl.cli.output import OUT
 
 if TYPE_CHECKING:
-    from labctl.plan import Plan
+    from collections.abc import Sequence
+
+    from labctl.checks import CheckResult
+    from labctl.plan import Phase, Plan
     from labctl.specfile import LoadedLab
+    from labctl.workflow import Runtime
 
 DEFAULT_SPEC = Path("lab.yaml")
 
@@ -249,3 +253,26 @@ def confirm_or_refuse(question: str, yes: bool) -> None:
                          "pass --yes to confirm")  # fmt: skip
     if not typer.confirm(question, default=False):
         raise typer.Exit(1)
+
+
+def show_check_results(results: Sequence[CheckResult], lab: str, output: Format) -> int:
+    """Check results as JSON, a table on a terminal, or plain lines; returns the exit code."""
+    from labctl import checks  # noqa: PLC0415
+
+    if output is Format.JSON:
+        OUT.data(checks.render_json(results, lab))
+    elif OUT.tty:
+        OUT.data(checks.render_table(results))
+    else:
+        OUT.data(checks.render_plain(results))
+    return int(checks.exit_code(results))
+
+
+def checks_runtime(resolved: Resolved, output: Format) -> tuple[Runtime, Phase]:
+    """A runtime whose progress stays quiet unless -v, and the plan's checks phase."""
+    from labctl.cli.progress import PlainProgress  # noqa: PLC0415
+    from labctl.workflow import Runtime  # noqa: PLC0415
+
+    phase = next(p for p in resolved.plan.phases if p.name == "checks")
+    quiet = output is Format.JSON or OUT.quiet or not OUT.verbosity
+    return Runtime(resolved.plan, resolved.lab_dir, PlainProgress(quiet=quiet)), phase

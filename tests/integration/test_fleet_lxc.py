@@ -8,13 +8,12 @@ K3s phases run on tests/fakes/k3s-fake through --offline and stop after the kube
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.integration.cli import labctl
 from tests.integration.test_ansible_roles import make_offline_dir
 
 if TYPE_CHECKING:
@@ -31,26 +30,19 @@ agents: {count: 1, cpus: 1, memory: 512}
 """
 
 
-def labctl(workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.run([sys.executable, "-m", "labctl", *args], cwd=workdir, env=env,
-                          capture_output=True, text=True, timeout=1500, check=False,
-                          stdin=subprocess.DEVNULL)  # fmt: skip
-
-
 def test_two_labs_from_one_spec(lxc_box: dict[str, object], tmp_path: Path) -> None:
     del lxc_box
     (tmp_path / "lab.yaml").write_text(SPEC)
     offline = make_offline_dir(tmp_path / "offline")
     try:
         plan = json.loads(labctl(tmp_path, "fleet", "up", "--count", "2", "--prefix", "fleetx",
-                                 "--dry-run", "-o", "json").stdout)  # fmt: skip
+                                 "--dry-run", "-o", "json", check=False).stdout)  # fmt: skip
         cidrs = [lab["network"]["cidr"] for lab in plan["labs"]]
         assert [lab["name"] for lab in plan["labs"]] == ["fleetx-01", "fleetx-02"]
         assert len(set(cidrs)) == 2
 
         up = labctl(tmp_path, "fleet", "up", "--count", "2", "--prefix", "fleetx",
-                    "--offline", str(offline), "--until", "kubeconfig")  # fmt: skip
+                    "--offline", str(offline, check=False), "--until", "kubeconfig")  # fmt: skip
         assert up.returncode == 0, up.stdout + up.stderr
         assert "2 of 2 labs succeeded." in up.stdout
         fleet_dir = tmp_path / "fleet-fleetx"
@@ -64,19 +56,19 @@ def test_two_labs_from_one_spec(lxc_box: dict[str, object], tmp_path: Path) -> N
         assert len(tokens) == 2, "each lab has its own cluster token"
 
         status = json.loads(labctl(tmp_path, "fleet", "status", "--prefix", "fleetx",
-                                   "-o", "json").stdout)  # fmt: skip
+                                   "-o", "json", check=False).stdout)  # fmt: skip
         assert [(s["name"], s["ready"], s["next_phase"]) for s in status] == [
             ("fleetx-01", False, "addons"), ("fleetx-02", False, "addons"),
         ]  # fmt: skip
 
-        pages = labctl(tmp_path, "fleet", "handout", "--prefix", "fleetx")
+        pages = labctl(tmp_path, "fleet", "handout", "--prefix", "fleetx", check=False)
         assert pages.returncode == 0, pages.stderr
         index = (fleet_dir / "handouts" / "index.html").read_text()
         assert "fleetx-01" in index
         assert "fleetx-02" in index
         assert (fleet_dir / "handouts" / "fleetx-02.html").exists()
     finally:
-        down = labctl(tmp_path, "fleet", "destroy", "--prefix", "fleetx", "--yes")
+        down = labctl(tmp_path, "fleet", "destroy", "--prefix", "fleetx", "--yes", check=False)
     assert down.returncode == 0, down.stdout + down.stderr
     left = subprocess.run(["lxc-ls", "-1"], capture_output=True, text=True, check=True).stdout
     assert "fleetx-" not in left

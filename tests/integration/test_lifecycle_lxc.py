@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.cli import CALLS, labctl
 from tests.integration.test_ansible_roles import make_offline_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
@@ -35,30 +36,6 @@ servers: {{count: 1, cpus: 1, memory: 1024}}
 agents: {{count: 2, cpus: 1, memory: 768}}
 """
 MACHINES = [f"{LAB}-server-1", f"{LAB}-agent-1", f"{LAB}-agent-2"]
-TIMES: list[tuple[str, float]] = []
-
-
-def labctl(
-    workdir: Path, *args: str, check: bool = True, timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "labctl", *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    TIMES.append(
-        (" ".join(a for a in args if not a.startswith("/")), round(time.monotonic() - started, 1))
-    )
-    if check and result.returncode != 0:
-        pytest.fail(f"labctl {' '.join(args)} exited {result.returncode}:\n"
-                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")  # fmt: skip
-    return result
 
 
 def containers() -> set[str]:
@@ -84,7 +61,7 @@ def lab(  # type: ignore[no-untyped-def]
     offline = make_offline_dir(workdir / "offline")
     yield workdir, offline
     labctl(workdir, "destroy", "--yes", check=False)
-    for number, (command, seconds) in enumerate(TIMES, start=1):
+    for number, (command, seconds) in enumerate(CALLS, start=1):
         testbed_times[f"lifecycle {number:02d} labctl {command}"] = seconds
 
 

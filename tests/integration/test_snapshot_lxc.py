@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.integration.cli import labctl
 from tests.integration.test_ansible_roles import make_offline_dir
 
 if TYPE_CHECKING:
@@ -38,39 +38,6 @@ agents: {{count: 2, cpus: 1, memory: 768}}
 NODES = ["server-1", "agent-1", "agent-2"]
 MACHINES = [f"{LAB}-{n}" for n in NODES]
 MARK = "/root/after-snapshot"
-
-# Until `labctl snapshot` and `labctl reset` are registered in labctl.cli.app, register them here
-# the way app.py will; once they are, this adds nothing and the real app runs as it is.
-ENTRY = """\
-import sys
-from labctl.cli import app as cli, reset, snapshot
-known = {c.name for c in cli.app.registered_commands}
-known |= {g.name for g in cli.app.registered_groups}
-if "snapshot" not in known:
-    cli.app.add_typer(snapshot.app, name="snapshot")
-if "reset" not in known:
-    cli.app.command("reset")(reset.reset)
-cli.main(sys.argv[1:])
-"""
-
-
-def labctl(
-    workdir: Path, *args: str, check: bool = True, timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-c", ENTRY, *args],
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
-    if check and result.returncode != 0:
-        pytest.fail(f"labctl {' '.join(args)} exited {result.returncode}:\n"
-                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")  # fmt: skip
-    return result
 
 
 def timed(times: dict[str, float | str], key: str, workdir: Path, *args: str) -> str:
