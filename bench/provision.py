@@ -64,11 +64,27 @@ def run(lab_dir: Path, config: str, ident: str) -> float:
     result = run_playbook(lab_dir, tags=["prepare"], ident=ident, config=cfg)
     if not result.ok:
         sys.exit(f"error: {config} run failed in {result.artifacts}: {result.failures}")
-    if ident.endswith("warmup"):
+    if ident.startswith("warmup"):
         return result.elapsed
     if result.changed_total:
-        sys.exit(f"error: a measured run changed {result.changed_total} things; not idempotent")
+        changed = _changed_tasks(result.artifacts)
+        sys.exit(
+            f"error: a measured {config} run changed {result.changed_total} things, not "
+            f"idempotent: {changed} (events in {result.artifacts})"
+        )
     return result.elapsed
+
+
+def _changed_tasks(artifacts: Path) -> list[str]:
+    import json  # noqa: PLC0415
+
+    found = []
+    for event_file in sorted((artifacts / "job_events").glob("*.json")):
+        event = json.loads(event_file.read_text())
+        data = event.get("event_data", {})
+        if event.get("event") == "runner_on_ok" and data.get("res", {}).get("changed"):
+            found.append(f"{data.get('host')}: {data.get('task')}")
+    return found
 
 
 def main() -> None:
@@ -84,15 +100,17 @@ def main() -> None:
     hosts = tb.hosts_up(max(sizes))
     configs = ("stock", "tuned", "tuned+cache")
     times: dict[tuple[int, str], list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="labctl-bench-") as tmp:
-        labs = {n: make_lab(Path(tmp), hosts[:n]) for n in sizes}
-        warm = run(labs[max(sizes)], "tuned+cache", "warmup")
-        print(f"warm-up (package installs on {max(sizes)} hosts): {warm:.1f}s")
-        for round_ in range(args.rounds):
-            for n in sizes:
-                for config in configs:
-                    elapsed = run(labs[n], config, f"r{round_}-{n}-{config}")
-                    times.setdefault((n, config), []).append(elapsed)
+    tmp = Path(tempfile.mkdtemp(prefix="labctl-bench-"))  # kept on failure, for its events
+    labs = {n: make_lab(tmp, hosts[:n]) for n in sizes}
+    for n in sorted(sizes, reverse=True):  # each lab writes its own /etc/hosts block once
+        warm = run(labs[n], "tuned+cache", f"warmup-{n}")
+        print(f"warm-up of the {n}-host lab (first run, installs): {warm:.1f}s")
+    for round_ in range(args.rounds):
+        for n in sizes:
+            for config in configs:
+                elapsed = run(labs[n], config, f"r{round_}-{n}-{config}")
+                times.setdefault((n, config), []).append(elapsed)
+    shutil.rmtree(tmp)
 
     med = {key: statistics.median(values) for key, values in times.items()}
     print(f"\nprepare phase, idempotent re-runs, median of {args.rounds} rounds (seconds)")

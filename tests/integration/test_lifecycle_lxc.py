@@ -69,7 +69,17 @@ def test_up_status_ssh_kubeconfig_halt_up_destroy(lab) -> None:  # type: ignore[
     workdir, offline = lab
     lab_dir = workdir / ".labctl" / LAB
 
-    up = labctl(workdir, "up", "--offline", str(offline), "--until", "kubeconfig")
+    up = labctl(workdir, "-v", "up", "--offline", str(offline), "--until", "kubeconfig")
+    events = labctl(workdir, "up", "--offline", str(offline), "--until", "kubeconfig", "-o", "json")
+    token = (lab_dir / "secrets" / "k3s-token").read_text().strip()
+    for shown in (up.stdout, up.stderr, events.stdout, events.stderr):
+        assert token not in shown, "the cluster token reached the terminal or the JSON events"
+    leaks = [
+        str(path)
+        for path in lab_dir.rglob("*")
+        if path.is_file() and "secrets" not in path.parts and token.encode() in path.read_bytes()
+    ]
+    assert leaks == [], f"the cluster token is in {leaks}"
     for phase in ("preflight", "render", "boot", "wait-ssh", "prepare", "k3s-servers",
                   "k3s-agents", "kubeconfig"):  # fmt: skip
         assert f"{phase}: done in" in up.stdout, up.stdout
