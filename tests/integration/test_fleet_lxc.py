@@ -36,13 +36,13 @@ def test_two_labs_from_one_spec(lxc_box: dict[str, object], tmp_path: Path) -> N
     offline = make_offline_dir(tmp_path / "offline")
     try:
         plan = json.loads(labctl(tmp_path, "fleet", "up", "--count", "2", "--prefix", "fleetx",
-                                 "--dry-run", "-o", "json", check=False).stdout)  # fmt: skip
+                                 "--dry-run", "-o", "json").stdout)  # fmt: skip
         cidrs = [lab["network"]["cidr"] for lab in plan["labs"]]
         assert [lab["name"] for lab in plan["labs"]] == ["fleetx-01", "fleetx-02"]
         assert len(set(cidrs)) == 2
 
         up = labctl(tmp_path, "fleet", "up", "--count", "2", "--prefix", "fleetx",
-                    "--offline", str(offline, check=False), "--until", "kubeconfig")  # fmt: skip
+                    "--offline", str(offline), "--until", "kubeconfig", check=False)  # fmt: skip
         assert up.returncode == 0, up.stdout + up.stderr
         assert "2 of 2 labs succeeded." in up.stdout
         fleet_dir = tmp_path / "fleet-fleetx"
