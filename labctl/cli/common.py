@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from labctl.checks import CheckResult
     from labctl.plan import Phase, Plan
     from labctl.specfile import LoadedLab
-    from labctl.workflow import Runtime
+    from labctl.workflow import Progress, Runtime
 
 DEFAULT_SPEC = Path("lab.yaml")
 
@@ -112,6 +112,30 @@ SkipPreflightOption = Annotated[
 ]
 
 
+def lab_runtime(
+    resolved: Resolved,
+    progress: Progress,
+    offline: Path | None = None,
+    skip_preflight: list[str] | None = None,
+) -> Runtime:
+    """What the phases need; an --offline directory is checked here, before anything boots."""
+    from labctl.workflow import Runtime  # noqa: PLC0415
+
+    if offline is not None:
+        from labctl.bundle import require_offline_ready  # noqa: PLC0415
+
+        spec = str(resolved.loaded.path) if resolved.loaded.path else None
+        require_offline_ready(resolved.plan, offline, spec=spec)
+    return Runtime(
+        resolved.plan,
+        resolved.lab_dir,
+        progress,
+        verbosity=OUT.verbosity,
+        skip_preflight=frozenset(skip_preflight or ()),
+        offline_dir=offline.resolve() if offline else None,
+    )
+
+
 def run_phases(
     resolved: Resolved,
     output: Format,
@@ -128,13 +152,8 @@ def run_phases(
     from labctl.cli.progress import JsonProgress, LiveProgress, PlainProgress  # noqa: PLC0415
     from labctl.errors import LabctlError  # noqa: PLC0415
     from labctl.lock import lab_lock  # noqa: PLC0415
-    from labctl.workflow import Runtime, walk  # noqa: PLC0415
+    from labctl.workflow import walk  # noqa: PLC0415
 
-    if offline is not None:
-        from labctl.bundle import require_offline_ready  # noqa: PLC0415
-
-        spec = str(resolved.loaded.path) if resolved.loaded.path else None
-        require_offline_ready(resolved.plan, offline, spec=spec)  # before anything boots
     progress: JsonProgress | LiveProgress | PlainProgress
     if output is Format.JSON:
         progress = JsonProgress()
@@ -142,14 +161,7 @@ def run_phases(
         progress = LiveProgress()
     else:
         progress = PlainProgress(quiet=OUT.quiet)
-    runtime = Runtime(
-        resolved.plan,
-        resolved.lab_dir,
-        progress,
-        verbosity=OUT.verbosity,
-        skip_preflight=frozenset(skip_preflight or ()),
-        offline_dir=offline.resolve() if offline else None,
-    )
+    runtime = lab_runtime(resolved, progress, offline, skip_preflight)
     started = time.monotonic()
     try:
         with lab_lock(resolved.lab_dir, command):

@@ -15,6 +15,7 @@ from labctl.cli.common import (
     SkipPreflightOption,
     SpecArg,
     confirm_or_refuse,
+    lab_runtime,
     relative,
     resolve,
 )
@@ -22,7 +23,6 @@ from labctl.cli.output import OUT
 
 if TYPE_CHECKING:
     from labctl import ci
-    from labctl.cli.common import Resolved
     from labctl.plan import Phase
     from labctl.workflow import Runtime
 
@@ -76,11 +76,12 @@ def run_test(
     visible = JsonProgress() if output is Format.JSON else PlainProgress(quiet=OUT.quiet)
     recorder = ci.Recorder(visible)
     run = ci.TestRun(lab=plan.name, started=time.time())
+    runtime = lab_runtime(resolved, recorder, offline, skip_preflight)  # checks --offline first
+    checks_phase = next(p for p in plan.phases if p.name == "checks")
     with lab_lock(lab_dir, "test"):
         if load_state(lab_dir, plan.name).phases.get("boot"):
             for line in destroy_lab(plan, lab_dir):
                 OUT.line(f"(before the test) {line}")
-        runtime, checks_phase = _runtime(resolved, recorder, offline, skip_preflight)
         steps = {
             "preflight": lambda: _preflight(runtime),
             "up": lambda: _up(runtime),
@@ -113,25 +114,6 @@ def run_test(
         failed = next(s for s in run.steps if s.status == "failed")
         OUT.error(f"labctl test failed at {failed.name}: {failed.message}")
         raise typer.Exit(run.exit_code)
-
-
-def _runtime(
-    resolved: Resolved,
-    recorder: ci.Recorder,
-    offline: Path | None,
-    skip_preflight: list[str] | None,
-) -> tuple[Runtime, Phase]:
-    from labctl.workflow import Runtime  # noqa: PLC0415
-
-    runtime = Runtime(
-        resolved.plan,
-        resolved.lab_dir,
-        recorder,
-        verbosity=OUT.verbosity,
-        skip_preflight=frozenset(skip_preflight or ()),
-        offline_dir=offline.resolve() if offline else None,
-    )
-    return runtime, next(p for p in resolved.plan.phases if p.name == "checks")
 
 
 def _preflight(runtime: Runtime) -> str:
