@@ -24,12 +24,12 @@ sys.path.insert(0, str(ROOT / "tests" / "testbed"))
 
 import labctl_testbed as tb  # noqa: E402
 
-from labctl.ansible import run_playbook  # noqa: E402
-from labctl.labdir import render_into, write_atomic  # noqa: E402
+from labctl.lab.labdir import render_into, write_atomic  # noqa: E402
 from labctl.plan import make_plan  # noqa: E402
 from labctl.render import ssh_inventory  # noqa: E402
-from labctl.specfile import parse_lab  # noqa: E402
-from labctl.ssh import SshTarget  # noqa: E402
+from labctl.spec.loader import parse_lab  # noqa: E402
+from labctl.tools.ansible import run_playbook  # noqa: E402
+from labctl.tools.ssh import SshTarget  # noqa: E402
 
 STOCK_CFG = "[defaults]\ninventory = inventory\n"  # everything else: Ansible's own defaults
 

@@ -116,7 +116,7 @@ class HostNetworkError(HostCommandError):
 
 
 class SshError(LabctlError):
-    """A machine could not be reached or used over SSH (labctl.ssh)."""
+    """A machine could not be reached or used over SSH (labctl.tools.ssh)."""
 
     exit_code = ExitCode.BOOT
 
@@ -209,7 +209,7 @@ class LogsError(LabctlError):
 
 
 class SnapshotError(LabctlError):
-    """Saving, restoring or deleting a lab snapshot failed on the machines (labctl.snapshot)."""
+    """Saving, restoring or deleting a lab snapshot failed on the machines (labctl.lab.snapshot)."""
 
     exit_code = ExitCode.BOOT
 

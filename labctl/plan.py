@@ -12,10 +12,10 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
 from labctl.catalogue import CATALOGUE
-from labctl.spec import FIRST_MACHINE_OFFSET
+from labctl.spec.model import FIRST_MACHINE_OFFSET
 
 if TYPE_CHECKING:
-    from labctl.spec import Lab
+    from labctl.spec.model import Lab
 
 Datastore = Literal["sqlite", "etcd"]
 

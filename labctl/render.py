@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from pathlib import PurePosixPath
 
     from labctl.plan import Plan
-    from labctl.spec import LibvirtConnection
-    from labctl.ssh import SshTarget
+    from labctl.spec.model import LibvirtConnection
+    from labctl.tools.ssh import SshTarget
 
 
 @dataclass(frozen=True)

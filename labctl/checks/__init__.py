@@ -3,7 +3,7 @@
 The CLI and the lifecycle call:
     run_checks(plan, targets, known_hosts, only=..., skip=..., credentials=...) -> results
     exit_code(results); render_table/render_plain/render_json/render_junit(results, ...)
-Importing this package does not import paramiko (labctl.ssh defers it to the first connect).
+Importing this package does not import paramiko (labctl.tools.ssh defers it to the first connect).
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from labctl.checks.workloads import replicas
 
 if TYPE_CHECKING:
     from labctl.plan import Plan
-    from labctl.ssh import CommandResult
+    from labctl.tools.ssh import CommandResult
 
 GITOPS_WITHIN_S = 240.0
 _CODE = "-w '{\"http_code\": %{http_code}}'"

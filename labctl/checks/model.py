@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from labctl.catalogue import CheckInfo
     from labctl.plan import Plan
-    from labctl.ssh import CommandResult
+    from labctl.tools.ssh import CommandResult
 
 
 class Status(StrEnum):

@@ -19,13 +19,13 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from labctl.ssh import CommandResult
+from labctl.tools.ssh import CommandResult
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
 
-    from labctl.ssh import SshTarget
+    from labctl.tools.ssh import SshTarget
 
 
 @dataclass(frozen=True)

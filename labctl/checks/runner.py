@@ -1,7 +1,7 @@
 """Run the enabled checks of a plan, in catalogue order, through an executor.
 
 The executor is anything with `run(target, command, timeout, *, stdin=None) -> CommandResult`:
-labctl.ssh.SshPool for a real lab, labctl.checks.replay.RecordedOutputReplay for recorded
+labctl.tools.ssh.SshPool for a real lab, labctl.checks.replay.RecordedOutputReplay for recorded
 outputs. Clocks and sleep are parameters, so a replay runs polls without waiting.
 """
 
@@ -34,11 +34,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from labctl.plan import Machine, Plan
-    from labctl.ssh import CommandResult, SshTarget
+    from labctl.tools.ssh import CommandResult, SshTarget
 
 
 class Executor(Protocol):
-    """Runs one command on one machine (labctl.ssh.SshPool has exactly this method)."""
+    """Runs one command on one machine (labctl.tools.ssh.SshPool has exactly this method)."""
 
     def run(
         self, target: SshTarget, command: str, timeout: float = 60.0, *, stdin: str | None = None
@@ -100,7 +100,7 @@ def load_credentials(lab_dir: Path) -> Credentials:
     """The secrets the addon checks need, from the files the playbooks saved (0600) in the lab
     directory; a missing file leaves its field None and the check that needs it fails clearly."""
 
-    from labctl.labdir import lab_paths  # noqa: PLC0415 - the one place secret paths are named
+    from labctl.lab.labdir import lab_paths  # noqa: PLC0415 - the one place secret paths are named
 
     paths = lab_paths(lab_dir)
 
@@ -142,7 +142,7 @@ def run_checks(
         return _run_all(
             selection, plan, targets, executor, credentials, clocks, on_start, on_result
         )
-    from labctl.ssh import SshPool  # noqa: PLC0415 - SSH only when a real lab is checked
+    from labctl.tools.ssh import SshPool  # noqa: PLC0415 - SSH only when a real lab is checked
 
     with SshPool(known_hosts) as pool:
         return _run_all(selection, plan, targets, pool, credentials, clocks, on_start, on_result)

@@ -45,7 +45,7 @@ from labctl.checks.model import (
 
 if TYPE_CHECKING:
     from labctl.plan import Plan
-    from labctl.ssh import CommandResult
+    from labctl.tools.ssh import CommandResult
 
 KUBERNETES_SERVICE = "kubernetes.default.svc.cluster.local"
 SELF_HEAL_WITHIN_S = 120.0

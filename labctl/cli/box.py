@@ -41,7 +41,7 @@ def build(
     ] = False,
 ) -> None:
     """Build a vagrant-lxc box with debootstrap and add it to Vagrant (needs root)."""
-    from labctl.lxc import box  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.providers.lxc import box  # noqa: PLC0415 - lazy: keeps --help fast
 
     del provider  # the only choice today; the option keeps the command line explicit
     chosen_release = release or box.default_release(distro.value)

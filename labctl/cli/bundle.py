@@ -16,8 +16,8 @@ from labctl.cli.common import Format, FormatOption, SpecArg, load_spec
 from labctl.cli.output import OUT
 
 if TYPE_CHECKING:
-    from labctl.bundle import Manifest, Problem
     from labctl.plan import Plan
+    from labctl.workshop.bundle import Manifest, Problem
 
 app = typer.Typer(
     help="Gather what `labctl up` downloads into a directory, for labs without internet.",
@@ -64,8 +64,8 @@ ImageToolOption = Annotated[
 
 def parse_base_urls(values: list[str] | None) -> dict[str, str]:
     """`--base-url k3s=https://mirror/k3s` options as {kind: url}; a bad one is a usage error."""
-    from labctl.bundle import DEFAULT_BASE_URLS  # noqa: PLC0415
     from labctl.errors import UsageError  # noqa: PLC0415
+    from labctl.workshop.bundle import DEFAULT_BASE_URLS  # noqa: PLC0415
 
     urls: dict[str, str] = {}
     for value in values or []:
@@ -98,7 +98,7 @@ def fetch(
     Files already in DIR with the right checksum are kept, so a second run fetches only what
     is missing.
     """
-    from labctl import bundle  # noqa: PLC0415
+    from labctl.workshop import bundle  # noqa: PLC0415
 
     urls = parse_base_urls(base_url)
     plan = _plan(file)
@@ -139,8 +139,8 @@ def verify(
 
     Exits 2 naming each missing or corrupt file; files this lab does not need are only noted.
     """
-    from labctl import bundle  # noqa: PLC0415
     from labctl.errors import BundleError  # noqa: PLC0415
+    from labctl.workshop import bundle  # noqa: PLC0415
 
     plan = _plan(file)
     if not directory.is_dir():

@@ -57,9 +57,9 @@ def _run(file: Path | None, only: list[str], skip: list[str], junit: Path | None
     import time  # noqa: PLC0415
 
     from labctl import checks  # noqa: PLC0415
-    from labctl.labdir import write_atomic  # noqa: PLC0415
-    from labctl.lock import lab_lock  # noqa: PLC0415
-    from labctl.workflow import check_lab  # noqa: PLC0415
+    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lab.lock import lab_lock  # noqa: PLC0415
+    from labctl.lab.workflow import check_lab  # noqa: PLC0415
 
     resolved = resolve(file)
     runtime, phase = checks_runtime(resolved, output)

@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from labctl.checks import CheckResult
+    from labctl.lab.workflow import Progress, Runtime
     from labctl.plan import Phase, Plan
-    from labctl.specfile import LoadedLab
-    from labctl.workflow import Progress, Runtime
+    from labctl.spec.loader import LoadedLab
 
 DEFAULT_SPEC = Path("lab.yaml")
 
@@ -51,9 +51,9 @@ class Resolved:
 
 def load_spec(file: Path | None, *, warn: bool = True) -> LoadedLab:
     """Load FILE, ./lab.yaml, or the built-in default lab (saying so), printing warnings."""
-    from labctl.advisories import advisories  # noqa: PLC0415 - lazy: keeps --help fast
-    from labctl.host import free_memory_mib  # noqa: PLC0415
-    from labctl.specfile import default_lab, load_lab  # noqa: PLC0415
+    from labctl.doctor.host import free_memory_mib  # noqa: PLC0415
+    from labctl.spec.advisories import advisories  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.spec.loader import default_lab, load_lab  # noqa: PLC0415
 
     if file is None and not DEFAULT_SPEC.exists():
         OUT.line("No lab.yaml here: using the built-in default lab (1 server, 2 agents).")
@@ -68,7 +68,7 @@ def load_spec(file: Path | None, *, warn: bool = True) -> LoadedLab:
 
 def resolve(file: Path | None) -> Resolved:
     """Spec -> plan -> lab directory, the common start of render, up and friends."""
-    from labctl.labdir import lab_dir_for  # noqa: PLC0415
+    from labctl.lab.labdir import lab_dir_for  # noqa: PLC0415
     from labctl.plan import make_plan  # noqa: PLC0415
 
     loaded = load_spec(file)
@@ -78,7 +78,7 @@ def resolve(file: Path | None) -> Resolved:
 
 def render_lab(resolved: Resolved) -> list[tuple[Path, bool]]:
     """Render the plan into the lab directory; returns each file and whether it changed."""
-    from labctl.labdir import render_into  # noqa: PLC0415
+    from labctl.lab.labdir import render_into  # noqa: PLC0415
 
     return [(w.path, w.changed) for w in render_into(resolved.plan, resolved.lab_dir)]
 
@@ -119,10 +119,10 @@ def lab_runtime(
     skip_preflight: list[str] | None = None,
 ) -> Runtime:
     """What the phases need; an --offline directory is checked here, before anything boots."""
-    from labctl.workflow import Runtime  # noqa: PLC0415
+    from labctl.lab.workflow import Runtime  # noqa: PLC0415
 
     if offline is not None:
-        from labctl.bundle import require_offline_ready  # noqa: PLC0415
+        from labctl.workshop.bundle import require_offline_ready  # noqa: PLC0415
 
         spec = str(resolved.loaded.path) if resolved.loaded.path else None
         require_offline_ready(resolved.plan, offline, spec=spec)
@@ -151,8 +151,8 @@ def run_phases(
 
     from labctl.cli.progress import JsonProgress, LiveProgress, PlainProgress  # noqa: PLC0415
     from labctl.errors import LabctlError  # noqa: PLC0415
-    from labctl.lock import lab_lock  # noqa: PLC0415
-    from labctl.workflow import walk  # noqa: PLC0415
+    from labctl.lab.lock import lab_lock  # noqa: PLC0415
+    from labctl.lab.workflow import walk  # noqa: PLC0415
 
     progress: JsonProgress | LiveProgress | PlainProgress
     if output is Format.JSON:
@@ -283,7 +283,7 @@ def show_check_results(results: Sequence[CheckResult], lab: str, output: Format)
 def checks_runtime(resolved: Resolved, output: Format) -> tuple[Runtime, Phase]:
     """A runtime whose progress stays quiet unless -v, and the plan's checks phase."""
     from labctl.cli.progress import PlainProgress  # noqa: PLC0415
-    from labctl.workflow import Runtime  # noqa: PLC0415
+    from labctl.lab.workflow import Runtime  # noqa: PLC0415
 
     phase = next(p for p in resolved.plan.phases if p.name == "checks")
     quiet = output is Format.JSON or OUT.quiet or not OUT.verbosity

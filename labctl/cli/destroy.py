@@ -20,8 +20,8 @@ def destroy(
 
     Also removes its known hosts and the context merged into ~/.kube/config.
     """
-    from labctl.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
-    from labctl.teardown import destroy_lab  # noqa: PLC0415
+    from labctl.lab.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.lab.teardown import destroy_lab  # noqa: PLC0415
 
     resolved = resolve(file)
     confirm_or_refuse(f"Destroy lab {resolved.plan.name} and all its machines?", yes)

@@ -11,7 +11,7 @@ from labctl.cli.common import Format, FormatOption, OfflineOption, SpecArg, conf
 from labctl.cli.output import OUT
 
 if TYPE_CHECKING:
-    from labctl.fleetrun import LabRun
+    from labctl.workshop.fleetrun import LabRun
 
 app = typer.Typer(help="Many identical labs from one spec (workshops).", no_args_is_help=True)
 
@@ -28,7 +28,7 @@ def _prefix(file: Path | None, prefix: str | None) -> str:
 
 
 def _directory(file: Path | None, prefix: str | None) -> Path:
-    from labctl.fleetrun import fleet_dir  # noqa: PLC0415
+    from labctl.workshop.fleetrun import fleet_dir  # noqa: PLC0415
 
     return fleet_dir(file if file else None, _prefix(file, prefix))
 
@@ -61,9 +61,10 @@ def up(
     """Plan N labs (own subnets, tokens, contexts) and bring them up side by side."""
     import os  # noqa: PLC0415 - lazy: keeps --help fast
 
-    from labctl import doctor, fleet, fleetrun  # noqa: PLC0415
+    from labctl import doctor  # noqa: PLC0415
     from labctl.cli.common import load_spec  # noqa: PLC0415
     from labctl.plan import make_plan  # noqa: PLC0415
+    from labctl.workshop import fleet, fleetrun
 
     loaded = load_spec(file)
     base = loaded.lab
@@ -107,7 +108,7 @@ def up(
 
 
 def _finish(runs: list[LabRun], output: Format) -> None:
-    from labctl.fleetrun import fleet_exit_code  # noqa: PLC0415
+    from labctl.workshop.fleetrun import fleet_exit_code  # noqa: PLC0415
 
     if output is Format.JSON:
         OUT.json([{"name": r.name, "status": r.status, "exit_code": r.exit_code,
@@ -125,7 +126,7 @@ def status(
     file: SpecArg = None, prefix: PrefixOption = None, output: FormatOption = Format.TEXT
 ) -> None:
     """Which labs are ready, which failed in which phase, time to ready."""
-    from labctl.fleetrun import member_specs, readiness  # noqa: PLC0415
+    from labctl.workshop.fleetrun import member_specs, readiness  # noqa: PLC0415
 
     labs = [readiness(spec) for spec in member_specs(_directory(file, prefix))]
     if output is Format.JSON:
@@ -150,7 +151,7 @@ def check(
     output: FormatOption = Format.TEXT,
 ) -> None:
     """Run the smoke checks on every lab of the fleet."""
-    from labctl import fleetrun  # noqa: PLC0415
+    from labctl.workshop import fleetrun  # noqa: PLC0415
 
     specs = fleetrun.member_specs(_directory(file, prefix))
     runs = [fleetrun.LabRun(spec.stem, spec) for spec in specs]
@@ -168,7 +169,7 @@ def destroy(
     max_parallel: Annotated[int, typer.Option("--max-parallel", min=1)] = 4,
 ) -> None:
     """Destroy every lab of the fleet."""
-    from labctl import fleetrun  # noqa: PLC0415
+    from labctl.workshop import fleetrun  # noqa: PLC0415
 
     directory = _directory(file, prefix)
     specs = fleetrun.member_specs(directory)
@@ -187,11 +188,11 @@ def handout(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages.")] = None,
 ) -> None:
     """A handout page per lab and a facilitator index listing them all."""
-    from labctl import handout as pages  # noqa: PLC0415
-    from labctl.fleetrun import member_specs  # noqa: PLC0415
-    from labctl.labdir import lab_dir_for  # noqa: PLC0415
+    from labctl.lab.labdir import lab_dir_for  # noqa: PLC0415
     from labctl.plan import make_plan  # noqa: PLC0415
-    from labctl.specfile import load_lab  # noqa: PLC0415
+    from labctl.spec.loader import load_lab  # noqa: PLC0415
+    from labctl.workshop import handout as pages  # noqa: PLC0415
+    from labctl.workshop.fleetrun import member_specs  # noqa: PLC0415
 
     directory = _directory(file, prefix)
     target = out or directory / "handouts"

@@ -11,9 +11,9 @@ def halt(file: SpecArg = None) -> None:
 
     `labctl up` boots them again without re-provisioning.
     """
-    from labctl.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
-    from labctl.vagrant import VagrantLab  # noqa: PLC0415
-    from labctl.workflow import forget_phases  # noqa: PLC0415
+    from labctl.lab.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.lab.workflow import forget_phases  # noqa: PLC0415
+    from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415
 
     resolved = resolve(file)
     lab_dir = resolved.lab_dir

@@ -13,7 +13,7 @@ from labctl.cli.output import OUT
 
 
 class KubeconfigChoice(StrEnum):
-    """Mirrors labctl.handout.KubeconfigMode, so --help does not import jinja2."""
+    """Mirrors labctl.workshop.handout.KubeconfigMode, so --help does not import jinja2."""
 
     EMBED = "embed"
     FILE = "file"
@@ -44,7 +44,7 @@ def handout(
     """
     from pathlib import Path  # noqa: PLC0415 - lazy: keeps --help fast
 
-    from labctl import handout as ho  # noqa: PLC0415
+    from labctl.workshop import handout as ho  # noqa: PLC0415
 
     resolved = resolve(file)
     spec = resolved.loaded.path

@@ -34,7 +34,7 @@ def init(
     """Write a commented lab.yaml from a template."""
     from labctl import resources  # noqa: PLC0415 - lazy: keeps --help fast
     from labctl.errors import UsageError  # noqa: PLC0415
-    from labctl.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
 
     if file.exists() and not force:
         raise UsageError(

@@ -32,8 +32,8 @@ def kubeconfig(
     """
     from pathlib import Path  # noqa: PLC0415 - lazy: keeps --help fast
 
-    from labctl import kubeconfig as kc  # noqa: PLC0415
     from labctl.errors import KubeconfigError  # noqa: PLC0415
+    from labctl.lab import kubeconfig as kc  # noqa: PLC0415
 
     resolved = resolve(Path(file) if file else None)
     path = kc.lab_kubeconfig_path(resolved.lab_dir)

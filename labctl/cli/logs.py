@@ -20,7 +20,7 @@ def logs(
 
     Each phase's status and the end of its output, secrets redacted.
     """
-    from labctl import logbundle  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.lab import logs as logbundle  # noqa: PLC0415 - lazy: keeps --help fast
 
     resolved = resolve(file)
     if bundle:

@@ -1,6 +1,6 @@
 """How `up` shows its progress: a live view on a terminal, plain lines in logs, JSON for CI.
 
-All three take the same calls from the workflow (labctl.workflow.Progress). Only task names and
+All three take the same calls from the workflow (labctl.lab.workflow.Progress). Only task names and
 Vagrant's status lines pass through here, never command output, so no secret can.
 """
 

@@ -37,9 +37,9 @@ def reset(
     import time  # noqa: PLC0415 - lazy: keeps --help fast
 
     from labctl.cli.snapshot import restore_lab  # noqa: PLC0415
-    from labctl.lock import lab_lock  # noqa: PLC0415
-    from labctl.snapshot import validate_name  # noqa: PLC0415
-    from labctl.workflow import check_lab  # noqa: PLC0415
+    from labctl.lab.lock import lab_lock  # noqa: PLC0415
+    from labctl.lab.snapshot import validate_name  # noqa: PLC0415
+    from labctl.lab.workflow import check_lab  # noqa: PLC0415
 
     validate_name(snapshot)
     resolved = resolve(file)

@@ -7,7 +7,7 @@ from labctl.cli.output import OUT
 
 def schema() -> None:
     """Print the JSON Schema of the lab spec."""
-    from labctl.spec import Lab  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.spec.model import Lab  # noqa: PLC0415 - lazy: keeps --help fast
 
     document = Lab.model_json_schema()
     document = {

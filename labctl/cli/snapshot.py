@@ -31,7 +31,7 @@ def _step(text: str) -> None:
 
 def restore_lab(resolved: Resolved, name: str) -> float:
     """Restore snapshot `name`, saying what happens; returns seconds. The caller holds the lock."""
-    from labctl.snapshot import restore_snapshot  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.lab.snapshot import restore_snapshot  # noqa: PLC0415 - lazy: keeps --help fast
 
     plan = resolved.plan
     OUT.line(f"Restoring snapshot {name} of lab {plan.name} ({plan.lab.provider})...")
@@ -54,8 +54,8 @@ def save(
 
     lxc machines are stopped for the copy and started again.
     """
-    from labctl.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
-    from labctl.snapshot import save_snapshot, validate_name  # noqa: PLC0415
+    from labctl.lab.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.lab.snapshot import save_snapshot, validate_name  # noqa: PLC0415
 
     validate_name(name)
     resolved = resolve(file)
@@ -73,8 +73,8 @@ def restore(name: NameArg, file: SpecArg = None) -> None:
 
     Running machines are stopped, restored and started; returns when SSH answers.
     """
-    from labctl.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
-    from labctl.snapshot import validate_name  # noqa: PLC0415
+    from labctl.lab.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.lab.snapshot import validate_name  # noqa: PLC0415
 
     validate_name(name)
     resolved = resolve(file)
@@ -87,8 +87,8 @@ def list_(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
     """List the lab's snapshots, oldest first."""
     import time  # noqa: PLC0415
 
-    from labctl.snapshot import list_snapshots  # noqa: PLC0415 - lazy: keeps --help fast
-    from labctl.state import spec_hash  # noqa: PLC0415
+    from labctl.lab.snapshot import list_snapshots  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.lab.state import spec_hash  # noqa: PLC0415
 
     resolved = resolve(file)
     records = list_snapshots(resolved.plan, resolved.lab_dir)
@@ -119,8 +119,8 @@ def list_(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
 @app.command("delete")
 def delete(name: NameArg, file: SpecArg = None) -> None:
     """Delete snapshot NAME from every machine of the lab."""
-    from labctl.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
-    from labctl.snapshot import delete_snapshot, validate_name  # noqa: PLC0415
+    from labctl.lab.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.lab.snapshot import delete_snapshot, validate_name  # noqa: PLC0415
 
     validate_name(name)
     resolved = resolve(file)

@@ -11,8 +11,8 @@ def status(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
 
     Machines as Vagrant sees them, their planned addresses, and the phases `up` has done.
     """
-    from labctl.state import first_pending, load_state, spec_hash  # noqa: PLC0415
-    from labctl.vagrant import VagrantLab  # noqa: PLC0415
+    from labctl.lab.state import first_pending, load_state, spec_hash  # noqa: PLC0415
+    from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415
 
     resolved = resolve(file)
     plan, lab_dir = resolved.plan, resolved.lab_dir

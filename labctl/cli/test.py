@@ -22,9 +22,9 @@ from labctl.cli.common import (
 from labctl.cli.output import OUT
 
 if TYPE_CHECKING:
-    from labctl import ci
+    from labctl.lab import nightly as ci
+    from labctl.lab.workflow import Runtime
     from labctl.plan import Phase
-    from labctl.workflow import Runtime
 
 
 class OnFailure(StrEnum):
@@ -61,12 +61,12 @@ def run_test(
     import socket  # noqa: PLC0415 - lazy: keeps --help fast
     import time  # noqa: PLC0415
 
-    from labctl import ci  # noqa: PLC0415 - the module at run time, types above
     from labctl.cli.progress import JsonProgress, PlainProgress  # noqa: PLC0415
-    from labctl.labdir import write_atomic  # noqa: PLC0415
-    from labctl.lock import lab_lock  # noqa: PLC0415
-    from labctl.state import load_state  # noqa: PLC0415
-    from labctl.teardown import destroy_lab  # noqa: PLC0415
+    from labctl.lab import nightly as ci  # noqa: PLC0415 - the module at run time, types above
+    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lab.lock import lab_lock  # noqa: PLC0415
+    from labctl.lab.state import load_state  # noqa: PLC0415
+    from labctl.lab.teardown import destroy_lab  # noqa: PLC0415
 
     resolved = resolve(file)
     plan, lab_dir = resolved.plan, resolved.lab_dir
@@ -126,7 +126,7 @@ def _preflight(runtime: Runtime) -> str:
 
 
 def _up(runtime: Runtime) -> str:
-    from labctl.workflow import walk  # noqa: PLC0415
+    from labctl.lab.workflow import walk  # noqa: PLC0415
 
     walk(runtime, start="render", until="addons")
     return f"{len(runtime.plan.machines)} machines up"
@@ -135,7 +135,7 @@ def _up(runtime: Runtime) -> str:
 def _checks(runtime: Runtime, phase: Phase, run: ci.TestRun) -> str:
     from labctl.checks import Status  # noqa: PLC0415
     from labctl.errors import ChecksFailedError  # noqa: PLC0415
-    from labctl.workflow import check_lab  # noqa: PLC0415
+    from labctl.lab.workflow import check_lab  # noqa: PLC0415
 
     run.checks = check_lab(runtime, phase)
     failed = [r for r in run.checks if r.status in {Status.FAILED, Status.ERROR}]

@@ -25,7 +25,7 @@ sys.path.insert(0, str(TESTBED_DIR))
 
 import labctl_testbed as tb  # noqa: E402
 
-from labctl.lxc import network as lxcnet  # noqa: E402
+from labctl.providers.lxc import network as lxcnet  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

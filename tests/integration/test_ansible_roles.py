@@ -72,11 +72,11 @@ def make_lab(tmp: Path, name: str, bed_hosts: list[Any], servers: int) -> Lab:
     (their addresses are the plan's: both count from .10 of the test-bed network)."""
     import labctl_testbed as tb  # on sys.path through tests/integration/conftest.py
 
-    from labctl.labdir import render_into, write_atomic
+    from labctl.lab.labdir import render_into, write_atomic
     from labctl.plan import make_plan
     from labctl.render import ssh_inventory
-    from labctl.specfile import parse_lab
-    from labctl.ssh import SshTarget
+    from labctl.spec.loader import parse_lab
+    from labctl.tools.ssh import SshTarget
 
     spec = "\n".join([
         f"name: {name}",

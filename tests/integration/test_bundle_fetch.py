@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from labctl import bundle
 from labctl.errors import BundleError
 from labctl.plan import Plan, make_plan
-from labctl.specfile import load_lab
+from labctl.spec.loader import load_lab
+from labctl.workshop import bundle
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

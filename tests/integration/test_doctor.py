@@ -21,7 +21,7 @@ import pytest
 from labctl.doctor import MIN_VAGRANT, Finding, HostFacts, gather_facts, judge, preflight
 from labctl.errors import PreflightFailedError
 from labctl.plan import make_plan
-from labctl.spec import Lab
+from labctl.spec.model import Lab
 
 if TYPE_CHECKING:
     from labctl.plan import Plan

@@ -24,10 +24,10 @@ from typer.testing import CliRunner
 from labctl.checks import render_json
 from labctl.checks.model import CheckResult, Status
 from labctl.cli.handout import handout
-from labctl.handout import IndexEntry, parse_checks, write_index
-from labctl.labdir import lab_dir_for, lab_paths, render_into
+from labctl.lab.labdir import lab_dir_for, lab_paths, render_into
 from labctl.plan import Plan, make_plan
-from labctl.specfile import load_lab
+from labctl.spec.loader import load_lab
+from labctl.workshop.handout import IndexEntry, parse_checks, write_index
 
 pytestmark = pytest.mark.integration
 

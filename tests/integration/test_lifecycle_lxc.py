@@ -148,7 +148,7 @@ def test_a_held_lock_stops_a_second_labctl_at_once(lab) -> None:  # type: ignore
     lab_dir = workdir / ".labctl" / LAB
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from labctl.lock import lab_lock\n"
+         "import sys, time; from pathlib import Path; from labctl.lab.lock import lab_lock\n"
          f"with lab_lock(Path({str(lab_dir)!r}), 'up'):\n"
          "    print('held', flush=True); time.sleep(60)\n"],
         stdout=subprocess.PIPE, text=True,

@@ -1,4 +1,4 @@
-"""labctl.ssh for real, against the test bed's LXC hosts (sshd, the test bed's key, user vagrant).
+"""labctl.tools.ssh for real, against the test bed's LXC hosts (sshd, the test bed's key, user vagrant).
 
 Measured figures are printed (run with -s to see them): per-command time over one reused
 connection against a fresh connection per command.
@@ -21,8 +21,8 @@ from labctl.errors import (
     SshUnreachableError,
 )
 from labctl.plan import make_plan
-from labctl.specfile import parse_lab
-from labctl.ssh import RetryPolicy, SshPool, SshTarget
+from labctl.spec.loader import parse_lab
+from labctl.tools.ssh import RetryPolicy, SshPool, SshTarget
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

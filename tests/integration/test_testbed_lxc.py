@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from labctl.lxc import network as lxcnet
+from labctl.providers.lxc import network as lxcnet
 
 if TYPE_CHECKING:
     from collections.abc import Callable

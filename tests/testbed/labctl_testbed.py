@@ -1,13 +1,13 @@
 """labctl's own test bed: plain LXC hosts and vagrant-lxc labs on this machine, from nothing.
 
 Builds (each step idempotent, each safe to re-run after a crash):
-  - the debootstrap rootfs, cached as a tarball (labctl.lxc.box, shared with the box build),
-  - the vagrant-lxc box `labctl/debian-bookworm` (labctl.lxc.box.build_box),
+  - the debootstrap rootfs, cached as a tarball (labctl.providers.lxc.box, shared with the box build),
+  - the vagrant-lxc box `labctl/debian-bookworm` (labctl.providers.lxc.box.build_box),
   - a module tree under /lib/modules/<kernel> when the machine has none (kernels with every
     module built in, like our CI microVMs): it lists the built-in modules and is run through
     depmod, so `modprobe overlay br_netfilter` inside a machine succeeds for modules that really
     are built in. Marked with .labctl-testbed; never touches an existing tree.
-  - the bridges and NAT (labctl.lxc.network),
+  - the bridges and NAT (labctl.providers.lxc.network),
   - plain LXC hosts in an lxcpath of the test bed's own (/var/lib/labctl-testbed/lxc), each with a
     copied rootfs (not overlay: containerd's snapshotter needs to mount overlay inside), its own
     machine-id and SSH host keys, static eth1, the test bed's SSH key for root and `vagrant`.
@@ -33,8 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from labctl.lxc import box as lxcbox  # noqa: E402  (the repo root is put on sys.path above)
-from labctl.lxc import network as lxcnet  # noqa: E402
+from labctl.providers.lxc import box as lxcbox  # noqa: E402  (the repo root is put on sys.path above)
+from labctl.providers.lxc import network as lxcnet  # noqa: E402
 
 STATE = Path(os.environ.get("LABCTL_TESTBED_DIR", "/var/lib/labctl-testbed"))
 LXCPATH = STATE / "lxc"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labctl.advisories import advisories
-from labctl.specfile import parse_lab
+from labctl.spec.advisories import advisories
+from labctl.spec.loader import parse_lab
 
 
 def warnings(text: str, free: int | None = 64 * 1024) -> list[str]:

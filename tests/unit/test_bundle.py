@@ -11,10 +11,10 @@ import jinja2
 import pytest
 import yaml
 
-from labctl import bundle
 from labctl.errors import BundleError, ExitCode
 from labctl.plan import Plan, make_plan
-from labctl.spec import Lab
+from labctl.spec.model import Lab
+from labctl.workshop import bundle
 
 ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
 

@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from labctl.ssh import CommandResult, RetryPolicy, SshTarget
+from labctl.tools.ssh import CommandResult, RetryPolicy, SshTarget
 
 
 def test_importing_checks_and_ssh_does_not_import_paramiko() -> None:
     probe = (
-        "import sys, labctl.checks, labctl.checks.replay, labctl.ssh; "
+        "import sys, labctl.checks, labctl.checks.replay, labctl.tools.ssh; "
         "print('paramiko' in sys.modules)"
     )
     out = subprocess.run(

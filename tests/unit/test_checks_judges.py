@@ -14,8 +14,8 @@ import pytest
 from labctl.checks import addons, cluster, workloads
 from labctl.checks.model import Records, Status, StepRecord
 from labctl.plan import Plan, make_plan
-from labctl.specfile import parse_lab
-from labctl.ssh import CommandResult
+from labctl.spec.loader import parse_lab
+from labctl.tools.ssh import CommandResult
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 DEFAULT = "name: demo\n"

@@ -11,8 +11,8 @@ from labctl.checks import Clocks, Credentials, Status, exit_code, run_checks, se
 from labctl.checks.replay import RecordedOutputReplay, Recording, result
 from labctl.errors import ExitCode, SshUnreachableError, UsageError
 from labctl.plan import Plan, make_plan
-from labctl.specfile import parse_lab
-from labctl.ssh import CommandResult, SshTarget
+from labctl.spec.loader import parse_lab
+from labctl.tools.ssh import CommandResult, SshTarget
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 DEFAULT = "name: demo\n"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from labctl import ci
 from labctl.checks import CheckResult, Status
 from labctl.errors import BootError, ChecksFailedError, ProvisionError
+from labctl.lab import nightly as ci
 from labctl.plan import make_plan
-from labctl.specfile import parse_lab
+from labctl.spec.loader import parse_lab
 
 XSD = Path(__file__).parent / "fixtures" / "checks" / "junit.xsd"
 

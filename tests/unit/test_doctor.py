@@ -34,7 +34,7 @@ from labctl.doctor import (
 )
 from labctl.errors import ExitCode, PreflightFailedError, UsageError
 from labctl.plan import make_plan
-from labctl.spec import Lab
+from labctl.spec.model import Lab
 
 if TYPE_CHECKING:
     from pathlib import Path

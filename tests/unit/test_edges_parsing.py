@@ -6,10 +6,10 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from labctl.ansible import HostFailure, PlaybookResult, failure_from_event
 from labctl.render import ssh_inventory
-from labctl.ssh import SshTarget
-from labctl.vagrant import MachineStatus, parse_ssh_config, parse_status
+from labctl.tools.ansible import HostFailure, PlaybookResult, failure_from_event
+from labctl.tools.ssh import SshTarget
+from labctl.tools.vagrant import MachineStatus, parse_ssh_config, parse_status
 
 SSH_CONFIG = """Host demo-server-1
   HostName 192.168.56.10

@@ -10,7 +10,9 @@ import pytest
 
 from labctl.doctor import HostAddress, Route
 from labctl.errors import ExitCode
-from labctl.fleet import (
+from labctl.plan import make_plan
+from labctl.spec.loader import parse_lab
+from labctl.workshop.fleet import (
     FLEET_DEFAULT_RANGE,
     FleetError,
     allowed_ranges,
@@ -20,8 +22,6 @@ from labctl.fleet import (
     networks_in_use,
     plan_fleet,
 )
-from labctl.plan import make_plan
-from labctl.specfile import parse_lab
 from tests.unit.test_doctor import GOOD
 
 N = IPv4Network
@@ -307,7 +307,7 @@ def test_the_dry_run_json_shape() -> None:
         "placement",
         "labs",
     ]
-    assert data["schema"] == "labctl.fleet/v1"
+    assert data["schema"] == "labctl.workshop.fleet/v1"
     assert (data["count"], data["concurrency"], data["memory_needed_mib"]) == (2, 1, 12288)
     assert data["reasoning"]["by_cpu"] == 1
     assert data["reasoning"]["by_memory"] == 4

@@ -13,7 +13,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from labctl.handout import (
+from labctl.plan import Plan, make_plan
+from labctl.spec.loader import parse_lab
+from labctl.tools.ssh import SshTarget
+from labctl.workshop.handout import (
     BOX_PAD,
     CHAR_W,
     CheckLine,
@@ -31,9 +34,6 @@ from labctl.handout import (
     render_svg,
     write_handout,
 )
-from labctl.plan import Plan, make_plan
-from labctl.specfile import parse_lab
-from labctl.ssh import SshTarget
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 SVG_NS = "{http://www.w3.org/2000/svg}"

@@ -1,4 +1,4 @@
-"""labctl.kubeconfig: the pure merge/unmerge, and the file edge that backs up and never clobbers."""
+"""labctl.lab.kubeconfig: the pure merge/unmerge, and the file edge that backs up and never clobbers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from labctl import kubeconfig as kc
 from labctl.errors import ExitCode, LabctlError
+from labctl.lab import kubeconfig as kc
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from labctl.labdir import ensure_secret, lab_dir_for, lab_paths, write_atomic, write_lab
+from labctl.lab.labdir import ensure_secret, lab_dir_for, lab_paths, write_atomic, write_lab
 from labctl.plan import make_plan
 from labctl.render import render
-from labctl.specfile import parse_lab
+from labctl.spec.loader import parse_lab
 
 
 def mode(path: Path) -> int:

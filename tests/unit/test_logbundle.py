@@ -1,4 +1,4 @@
-"""labctl.logbundle: redaction, the latest run set, the bundle's contents and modes, the summary."""
+"""labctl.lab.logs: redaction, the latest run set, the bundle's contents and modes, the summary."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from labctl import logbundle as lb
 from labctl.errors import ExitCode, LabctlError
+from labctl.lab import logs as lb
 
 TOKEN = "5f0c1d2e3a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9012a3b4c5d6"
 GITLAB = 'Gl"ab\\pw-9x!Q'  # quote and backslash: JSON shows it escaped

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl.lxc import box
+from labctl.providers.lxc import box
 
 VAGRANT_KEYS = Path("/usr/share/rubygems-integration/all/gems")
 
@@ -162,7 +162,7 @@ def test_write_rootfs_files_sets_modes_and_replaces_links(tmp_path: Path) -> Non
 
 
 def test_the_box_key_changes_when_the_removals_change(monkeypatch: pytest.MonkeyPatch) -> None:
-    from labctl.lxc import box
+    from labctl.providers.lxc import box
 
     recipe = box.BoxRecipe(distro="debian", release="bookworm", mirror="m", name="n")
     before = recipe.box_key

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from labctl.errors import NotRootError
-from labctl.lxc import _run, network
+from labctl.providers.lxc import _run, network
 
 
 def test_bridge_name_fits_the_15_character_interface_limit() -> None:

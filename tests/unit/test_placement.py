@@ -8,11 +8,11 @@ from pathlib import PurePosixPath
 import pytest
 
 from labctl.errors import ExitCode
-from labctl.fleet import plan_fleet
-from labctl.placement import Hypervisor, PlacementError, apply_placement, place
 from labctl.plan import Plan, make_plan
 from labctl.render import LabPaths, render
-from labctl.specfile import parse_lab
+from labctl.spec.loader import parse_lab
+from labctl.workshop.fleet import plan_fleet
+from labctl.workshop.placement import Hypervisor, PlacementError, apply_placement, place
 
 GIB = 1024
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from labctl.plan import Role, make_plan
-from labctl.specfile import parse_lab
+from labctl.spec.loader import parse_lab
 
 
 def plan_of(text: str):  # type: ignore[no-untyped-def]

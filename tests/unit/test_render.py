@@ -9,7 +9,7 @@ import yaml
 
 from labctl.plan import make_plan
 from labctl.render import LabPaths, render
-from labctl.specfile import parse_lab
+from labctl.spec.loader import parse_lab
 from tests.unit.specs import PROVIDERS, SHAPES, spec_text
 
 GOLDEN = Path(__file__).parent / "golden"

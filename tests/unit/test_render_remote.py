@@ -13,8 +13,8 @@ import pytest
 from labctl.errors import SpecError
 from labctl.plan import make_plan
 from labctl.render import LabPaths, libvirt_uri, render
-from labctl.spec import LibvirtConnection
-from labctl.specfile import parse_lab
+from labctl.spec.loader import parse_lab
+from labctl.spec.model import LibvirtConnection
 
 GOLDEN = Path(__file__).parent / "golden"
 LAB_DIR = PurePosixPath("/home/learner/labs/.labctl")

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from labctl.errors import ExitCode, SnapshotError, SnapshotNotFoundError, UsageError
-from labctl.plan import Plan, make_plan
-from labctl.snapshot import (
+from labctl.lab.snapshot import (
     BASELINE,
     Manifest,
     SnapshotRecord,
@@ -29,10 +28,11 @@ from labctl.snapshot import (
     store_dir,
     validate_name,
 )
-from labctl.specfile import parse_lab
-from labctl.state import LabState, PhaseRecord, load_state, save_state, spec_hash
-from labctl.vagrant import parse_snapshot_list
-from labctl.workflow import Runtime
+from labctl.lab.state import LabState, PhaseRecord, load_state, save_state, spec_hash
+from labctl.lab.workflow import Runtime
+from labctl.plan import Plan, make_plan
+from labctl.spec.loader import parse_lab
+from labctl.tools.vagrant import parse_snapshot_list
 
 
 def plan_of(text: str = "name: demo\n") -> Plan:
@@ -276,7 +276,7 @@ class Steps:
 def test_the_baseline_step_counts_itself_done_in_the_recorded_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from labctl import snapshot
+    from labctl.lab import snapshot
 
     backend = RecordingBackend()
     monkeypatch.setattr(snapshot, "backend_for", lambda plan, lab_dir: backend)
@@ -316,7 +316,7 @@ def test_the_commands_load_no_core_or_edge_until_they_run() -> None:
     probe = (
         "import sys\n"
         "import labctl.cli.snapshot, labctl.cli.reset\n"
-        "heavy = ['labctl.snapshot', 'labctl.vagrant', 'labctl.workflow', 'paramiko', "
+        "heavy = ['labctl.lab.snapshot', 'labctl.tools.vagrant', 'labctl.lab.workflow', 'paramiko', "
         "'vagrant', 'pydantic', 'rich']\n"
         "print('HEAVY=' + ','.join(m for m in heavy if m in sys.modules))\n"
     )

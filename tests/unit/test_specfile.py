@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labctl.errors import ExitCode, SpecError
-from labctl.specfile import default_lab, load_lab, parse_lab
+from labctl.spec.loader import default_lab, load_lab, parse_lab
 
 
 def problems(text: str) -> list[str]:

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from labctl.errors import BootError, InterruptedByUserError, UsageError
+from labctl.lab.state import LabState, first_pending, load_state, spec_hash
+from labctl.lab.workflow import Runtime, select, walk
 from labctl.plan import Phase, make_plan
-from labctl.specfile import parse_lab
-from labctl.state import LabState, first_pending, load_state, spec_hash
-from labctl.workflow import Runtime, select, walk
+from labctl.spec.loader import parse_lab
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,7 +8,7 @@ How each provider does it (decided here; only lxc is proven for real: the test b
 VirtualBox, and the libvirt path has not been run on it):
 
 - virtualbox, libvirt: Vagrant's own `vagrant snapshot save|restore|delete`, one call per
-  machine (labctl.vagrant), the machines concurrently; each machine holds a provider snapshot
+  machine (labctl.tools.vagrant), the machines concurrently; each machine holds a provider snapshot
   with the lab's snapshot name. VirtualBox takes a live snapshot and, on restore, powers the VM
   off, restores it and starts it again; vagrant-libvirt makes an internal qcow2 snapshot and
   reverts with force, landing in the state it was saved in. A machine that is not running after
@@ -48,12 +48,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labctl.errors import SnapshotError, SnapshotNotFoundError, UsageError
-from labctl.state import LabState
+from labctl.lab.state import LabState
 
 if TYPE_CHECKING:
+    from labctl.lab.workflow import Runtime
     from labctl.plan import Phase, Plan
-    from labctl.vagrant import VagrantLab
-    from labctl.workflow import Runtime
+    from labctl.tools.vagrant import VagrantLab
 
 BASELINE = "baseline"
 MANIFEST = "snapshots.json"
@@ -251,7 +251,7 @@ def load_manifest(lab_dir: Path, lab: str) -> Manifest:
 
 
 def save_manifest(lab_dir: Path, manifest: Manifest) -> None:
-    from labctl.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
 
     write_atomic(lab_dir / MANIFEST, manifest.to_json())
 
@@ -290,7 +290,7 @@ class VagrantBackend:
     provider: str
 
     def _vagrant(self) -> VagrantLab:
-        from labctl.vagrant import VagrantLab  # noqa: PLC0415 - edges load only when used
+        from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415 - edges load only when used
 
         return VagrantLab.for_lab(self.lab_dir)
 
@@ -349,7 +349,7 @@ class LxcBackend:
     stop_timeout: int = LXC_STOP_TIMEOUT
 
     def _rootfs(self, machine: str) -> Path:
-        from labctl.lxc._run import run  # noqa: PLC0415 - the lxc edge's one runner
+        from labctl.providers.lxc._run import run  # noqa: PLC0415 - the lxc edge's one runner
 
         proc = run(
             ["lxc-info", "--name", machine, "-c", "lxc.rootfs.path"],
@@ -362,12 +362,12 @@ class LxcBackend:
         return rootfs
 
     def _running(self, machine: str) -> bool:
-        from labctl.lxc._run import probe  # noqa: PLC0415
+        from labctl.providers.lxc._run import probe  # noqa: PLC0415
 
         return "RUNNING" in probe(["lxc-info", "--name", machine, "--state"]).stdout
 
     def _stop(self, machine: str) -> None:
-        from labctl.lxc._run import probe, stderr_tail  # noqa: PLC0415
+        from labctl.providers.lxc._run import probe, stderr_tail  # noqa: PLC0415
 
         # Clean shutdown first (the halt signal), killed after the timeout; 2 = was not running.
         proc = probe(["lxc-stop", "--name", machine, "--timeout", str(self.stop_timeout)])
@@ -379,7 +379,7 @@ class LxcBackend:
             )
 
     def _start(self, machine: str) -> None:
-        from labctl.lxc._run import run  # noqa: PLC0415
+        from labctl.providers.lxc._run import run  # noqa: PLC0415
 
         hint = (
             f"start it by hand to see why: sudo lxc-start --foreground --name {machine}; "
@@ -395,7 +395,7 @@ class LxcBackend:
 
     @staticmethod
     def _copy(source: Path, target: Path, link_dest: Path | None = None) -> None:
-        from labctl.lxc._run import run  # noqa: PLC0415
+        from labctl.providers.lxc._run import run  # noqa: PLC0415
 
         target.mkdir(parents=True, exist_ok=True)
         # --link-dest: files unchanged since an older snapshot become hard links to it, so a
@@ -416,7 +416,7 @@ class LxcBackend:
         return max(done, key=lambda d: d.stat().st_mtime, default=None)
 
     def save(self, machines: tuple[str, ...], name: str, on_step: Step) -> None:
-        from labctl.lxc._run import require_root  # noqa: PLC0415
+        from labctl.providers.lxc._run import require_root  # noqa: PLC0415
 
         require_root("an lxc snapshot")
         rootfs = {m: self._rootfs(m) for m in machines}
@@ -442,7 +442,7 @@ class LxcBackend:
             each(running, self._start)
 
     def restore(self, machines: tuple[str, ...], name: str, on_step: Step) -> None:
-        from labctl.lxc._run import require_root  # noqa: PLC0415
+        from labctl.providers.lxc._run import require_root  # noqa: PLC0415
 
         require_root("restoring an lxc snapshot")
         saved = store_dir(self.lab_dir, name)
@@ -511,7 +511,7 @@ def save_snapshot(
     `done_phase` is the workflow phase taking the snapshot: the recorded state counts it as
     done, so a restore does not make the next `up` snapshot the lab again.
     """
-    from labctl.state import PhaseRecord, load_state, spec_hash  # noqa: PLC0415
+    from labctl.lab.state import PhaseRecord, load_state, spec_hash  # noqa: PLC0415
 
     validate_name(name)
     manifest = load_manifest(lab_dir, plan.name)
@@ -553,7 +553,7 @@ def restore_snapshot(
     wait_ssh: bool = True,
 ) -> Restored:
     """Put every machine back to snapshot `name`, refresh how to reach them, wait for SSH."""
-    from labctl.state import save_state, spec_hash  # noqa: PLC0415
+    from labctl.lab.state import save_state, spec_hash  # noqa: PLC0415
 
     validate_name(name)
     record = load_manifest(lab_dir, plan.name).require(name)
@@ -574,9 +574,9 @@ def restore_snapshot(
 def _refresh_and_wait(lab_dir: Path, machines: tuple[str, ...], on_step: Step) -> None:
     """Ask Vagrant again how to reach the machines (a restored VM may get new ports), save it
     for `ssh` and `check`, and return once every machine answers over SSH."""
-    from labctl.ssh import SshPool  # noqa: PLC0415
-    from labctl.vagrant import VagrantLab  # noqa: PLC0415
-    from labctl.workflow import save_targets  # noqa: PLC0415
+    from labctl.lab.workflow import save_targets  # noqa: PLC0415
+    from labctl.tools.ssh import SshPool  # noqa: PLC0415
+    from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415
 
     targets = VagrantLab.for_lab(lab_dir).ssh_targets()
     missing = [m for m in machines if m not in targets]

@@ -22,17 +22,17 @@ PER_BOOT_FILES = ("known_hosts", "ssh.json", "inventory/ssh.yml", "kubeconfig")
 
 def destroy_lab(plan: Plan, lab_dir: Path) -> Iterator[str]:
     """Destroy and clean up, yielding one line per thing done."""
-    from labctl.kubeconfig import remove_from_user_config  # noqa: PLC0415
-    from labctl.snapshot import forget_snapshots  # noqa: PLC0415
-    from labctl.vagrant import VagrantLab  # noqa: PLC0415
-    from labctl.workflow import forget_phases  # noqa: PLC0415
+    from labctl.lab.kubeconfig import remove_from_user_config  # noqa: PLC0415
+    from labctl.lab.snapshot import forget_snapshots  # noqa: PLC0415
+    from labctl.lab.workflow import forget_phases  # noqa: PLC0415
+    from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415
 
     if (lab_dir / "Vagrantfile").exists() and (lab_dir / ".vagrant").exists():
         VagrantLab.for_lab(lab_dir).destroy()
         yield f"destroyed the machines: {', '.join(m.name for m in plan.machines)}"
     yield from forget_snapshots(plan, lab_dir)
     if plan.lab.provider == "lxc":
-        from labctl.lxc.network import remove_lab_network  # noqa: PLC0415
+        from labctl.providers.lxc.network import remove_lab_network  # noqa: PLC0415
 
         remove_lab_network(plan.name)
         yield f"removed the lab bridge {plan.network.bridge} and its NAT rules"

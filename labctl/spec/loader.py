@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from labctl.errors import SpecError, SpecProblem
-from labctl.spec import Lab, cross_field_problems
+from labctl.spec.model import Lab, cross_field_problems
 
 if TYPE_CHECKING:
     from pathlib import Path

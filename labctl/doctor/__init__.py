@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from labctl.doctor.host import free_memory_mib
 from labctl.errors import PreflightFailedError, UsageError
-from labctl.host import free_memory_mib
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable

@@ -135,7 +135,7 @@ def run_playbook(
         event_handler=on_event,
         # Given a cancel callback, ansible-runner does not install SIGINT/SIGTERM handlers of its
         # own (it would SIGKILL the playbook's group and not wait); labctl's handler stops
-        # ansible-playbook gracefully and waits for it (labctl.procs).
+        # ansible-playbook gracefully and waits for it (labctl.tools.procs).
         cancel_callback=lambda: False,
     )
     stats: Mapping[str, Mapping[str, int]] = runner.stats or {}

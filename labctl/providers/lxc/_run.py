@@ -1,4 +1,4 @@
-"""The one place labctl.lxc runs host commands: argument lists, checked return codes.
+"""The one place labctl.providers.lxc runs host commands: argument lists, checked return codes.
 
 Every failure becomes a LabctlError subclass chosen by the caller, carrying the command and the
 tail of its stderr, so a user sees what the tool said without a traceback.

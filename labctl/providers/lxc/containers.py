@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from labctl.errors import BootError
-from labctl.lxc._run import probe, run
+from labctl.providers.lxc._run import probe, run
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from labctl.errors import SpecProblem
 
 if TYPE_CHECKING:
-    from labctl.specfile import LoadedLab
+    from labctl.spec.loader import LoadedLab
 
 VBOX_HOSTONLY_DEFAULT = ipaddress.IPv4Network("192.168.56.0/21")
 

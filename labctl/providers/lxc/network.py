@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labctl.errors import HostNetworkError
-from labctl.lxc._run import probe, require_root, run
 from labctl.plan import lxc_bridge_name
+from labctl.providers.lxc._run import probe, require_root, run
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
 # The bridge's name is part of the plan (the Vagrantfile names it too): one rule, one place.

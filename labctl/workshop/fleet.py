@@ -27,7 +27,13 @@ from pydantic import ValidationError
 from labctl.doctor import MEMORY_HEADROOM, VBOX_HOSTONLY_DEFAULT, parse_networks_conf
 from labctl.errors import ExitCode, LabctlError
 from labctl.plan import make_plan
-from labctl.spec import DNS_LABEL_RE, FIRST_MACHINE_OFFSET, NAME_MAX, Lab, cross_field_problems
+from labctl.spec.model import (
+    DNS_LABEL_RE,
+    FIRST_MACHINE_OFFSET,
+    NAME_MAX,
+    Lab,
+    cross_field_problems,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -35,7 +41,7 @@ if TYPE_CHECKING:
     from labctl.doctor import HostFacts
     from labctl.plan import Plan
 
-FLEET_SCHEMA = "labctl.fleet/v1"
+FLEET_SCHEMA = "labctl.workshop.fleet/v1"
 # libvirt and lxc lab networks are created by labctl (libvirt network / host bridge), so any
 # private range works; this one is far from the 192.168.x networks home routers and VirtualBox
 # use and from Docker's 172.17+ defaults. 4096 /28 labs fit in it.

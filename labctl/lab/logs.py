@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from labctl.errors import LogsError
-from labctl.labdir import write_atomic
+from labctl.lab.labdir import write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 from labctl.errors import BoxBuildError, UsageError
-from labctl.lxc._run import require_root, run
+from labctl.providers.lxc._run import require_root, run
 
 Distro = Literal["debian", "ubuntu"]
 

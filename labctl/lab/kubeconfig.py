@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from labctl.errors import KubeconfigError
-from labctl.labdir import write_atomic
+from labctl.lab.labdir import write_atomic
 
 SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
 BACKUP_INFIX = ".labctl-backup-"

@@ -25,14 +25,14 @@ import jinja2
 from labctl import __version__, resources
 from labctl.checks.demo import DEMO_API_PATH, argocd_host, demo_host
 from labctl.errors import RenderError
-from labctl.kubeconfig import context_name
+from labctl.lab.kubeconfig import context_name
 from labctl.plan import Role
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
     from labctl.plan import Machine, Plan
-    from labctl.ssh import SshTarget
+    from labctl.tools.ssh import SshTarget
 
 CHECKS_SCHEMA = "labctl.checks/v1"
 ARGOCD_USER = "admin"
@@ -567,9 +567,9 @@ def gather_facts(
 ) -> HandoutFacts:
     """Read what the handout shows from the lab directory; missing files become None."""
     from labctl.errors import BootError  # noqa: PLC0415
-    from labctl.kubeconfig import lab_kubeconfig_path  # noqa: PLC0415
-    from labctl.labdir import lab_paths  # noqa: PLC0415
-    from labctl.workflow import load_targets  # noqa: PLC0415
+    from labctl.lab.kubeconfig import lab_kubeconfig_path  # noqa: PLC0415
+    from labctl.lab.labdir import lab_paths  # noqa: PLC0415
+    from labctl.lab.workflow import load_targets  # noqa: PLC0415
 
     paths = lab_paths(lab_dir)
     try:
@@ -597,7 +597,7 @@ def gather_facts(
 
 def write_handout(files: HandoutFiles, out_dir: Path) -> list[Path]:
     """Write every file of the handout into out_dir (0700 when created), each 0600 and atomic."""
-    from labctl.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
 
     try:
         out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -615,7 +615,7 @@ def write_handout(files: HandoutFiles, out_dir: Path) -> list[Path]:
 
 def write_index(labs: Iterable[IndexEntry], out_dir: Path, *, title: str = "labctl labs") -> Path:
     """index.html in out_dir (0600 like the pages it links to, though it holds no secret)."""
-    from labctl.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
 
     path = out_dir / "index.html"
     write_atomic(path, render_index(list(labs), title=title), mode=0o600)

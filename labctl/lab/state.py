@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from labctl.plan import Plan
-    from labctl.spec import Lab
+    from labctl.spec.model import Lab
 
 PhaseStatus = Literal["done", "failed", "interrupted", "skipped"]
 STATE_VERSION = 1
@@ -97,6 +97,6 @@ def load_state(lab_dir: Path, lab: str) -> LabState:
 
 
 def save_state(lab_dir: Path, state: LabState) -> None:
-    from labctl.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
 
     write_atomic(lab_dir / "state.json", state.to_json())

@@ -20,7 +20,7 @@ manifest.json (written atomically, after every fetch):
       "schema": 1,
       "labctl_version": "0.1.0",            # the labctl that wrote it
       "lab": "demo",                        # the spec's lab name
-      "spec_hash": "0123456789abcdef",      # labctl.state.spec_hash of the spec fetched for
+      "spec_hash": "0123456789abcdef",      # labctl.lab.state.spec_hash of the spec fetched for
       "files": [                            # every file in the bundle, sorted by name
         {"name": "k3s",
          "source": "https://github.com/k3s-io/k3s/releases/download/v1.31.12%2Bk3s1/k3s",
@@ -563,7 +563,7 @@ def read_manifest(directory: Path) -> Manifest | None:
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
-    from labctl.labdir import write_atomic  # noqa: PLC0415 - jinja2 loads only when writing
+    from labctl.lab.labdir import write_atomic  # noqa: PLC0415 - jinja2 loads only when writing
 
     write_atomic(directory / MANIFEST, manifest.to_json())
 
@@ -857,7 +857,7 @@ def fetch(
     import urllib.request  # noqa: PLC0415
 
     from labctl import __version__  # noqa: PLC0415
-    from labctl.state import spec_hash  # noqa: PLC0415
+    from labctl.lab.state import spec_hash  # noqa: PLC0415
 
     directory.mkdir(parents=True, exist_ok=True)
     run = _Fetcher(

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from labctl.errors import ExitCode, UsageError
-from labctl.labdir import STATE_DIR, write_atomic
+from labctl.lab.labdir import STATE_DIR, write_atomic
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from labctl.fleet import FleetPlan
-    from labctl.spec import Lab
+    from labctl.spec.model import Lab
+    from labctl.workshop.fleet import FleetPlan
 
 FLEET_FILE = "fleet.json"
 
@@ -183,10 +183,10 @@ class LabReadiness:
 
 def readiness(spec: Path) -> LabReadiness:
     """How far a member lab got, from its spec and state.json alone (no Vagrant call: fast)."""
-    from labctl.labdir import lab_dir_for  # noqa: PLC0415
+    from labctl.lab.labdir import lab_dir_for  # noqa: PLC0415
+    from labctl.lab.state import first_pending, load_state, spec_hash  # noqa: PLC0415
     from labctl.plan import make_plan  # noqa: PLC0415
-    from labctl.specfile import load_lab  # noqa: PLC0415
-    from labctl.state import first_pending, load_state, spec_hash  # noqa: PLC0415
+    from labctl.spec.loader import load_lab  # noqa: PLC0415
 
     plan = make_plan(load_lab(spec).lab)
     lab_dir = lab_dir_for(spec, plan.name)

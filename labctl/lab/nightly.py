@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from labctl.checks import CheckResult
+    from labctl.lab.workflow import Progress
     from labctl.plan import Phase, Plan
-    from labctl.workflow import Progress
 
 StepStatus = Literal["passed", "failed", "skipped"]
 STEPS: tuple[str, ...] = ("preflight", "up", "idempotence", "checks", "destroy")
@@ -142,7 +142,7 @@ def run_sequence(
 
 def idempotence_step(lab_dir: Path, plan: Plan, stamp: str, offline: Path | None) -> str:
     """Replay every Ansible phase; anything changed the second time fails the step."""
-    from labctl.ansible import run_playbook  # noqa: PLC0415
+    from labctl.tools.ansible import run_playbook  # noqa: PLC0415
 
     result = run_playbook(
         lab_dir,

@@ -22,13 +22,13 @@ from labctl.errors import (
     ProvisionError,
     UsageError,
 )
-from labctl.procs import children_stop_on_interrupt, stop_children
-from labctl.state import LabState, PhaseRecord, load_state, save_state, spec_hash
+from labctl.lab.state import LabState, PhaseRecord, load_state, save_state, spec_hash
+from labctl.tools.procs import children_stop_on_interrupt, stop_children
 
 if TYPE_CHECKING:
     from labctl.checks import CheckResult
     from labctl.plan import Phase, Plan
-    from labctl.ssh import SshTarget
+    from labctl.tools.ssh import SshTarget
 
 
 class Progress(Protocol):
@@ -69,7 +69,7 @@ Handler = Callable[[Runtime, "Phase"], None]
 
 
 def _vagrant(rt: Runtime):  # type: ignore[no-untyped-def]
-    from labctl.vagrant import VagrantLab  # noqa: PLC0415 - edges load only when used
+    from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415 - edges load only when used
 
     return VagrantLab(rt.lab_dir, rt.log_dir)
 
@@ -90,7 +90,7 @@ def _preflight(rt: Runtime, phase: Phase) -> None:
 
 
 def _render(rt: Runtime, phase: Phase) -> None:
-    from labctl.labdir import render_into  # noqa: PLC0415
+    from labctl.lab.labdir import render_into  # noqa: PLC0415
 
     changed = [w for w in render_into(rt.plan, rt.lab_dir) if w.changed]
     rt.notes[phase.name] = f"{len(changed)} files changed"
@@ -98,7 +98,7 @@ def _render(rt: Runtime, phase: Phase) -> None:
 
 def _boot(rt: Runtime, phase: Phase) -> None:
     if rt.plan.lab.provider == "lxc":
-        from labctl.lxc.network import ensure_lab_network  # noqa: PLC0415
+        from labctl.providers.lxc.network import ensure_lab_network  # noqa: PLC0415
 
         ensure_lab_network(rt.plan.name, rt.plan.network.cidr)
 
@@ -109,7 +109,7 @@ def _boot(rt: Runtime, phase: Phase) -> None:
     names = [m.name for m in rt.plan.machines]
     vagrant = _vagrant(rt)
     if rt.plan.lab.provider == "lxc":
-        from labctl.lxc.containers import remove_orphans  # noqa: PLC0415
+        from labctl.providers.lxc.containers import remove_orphans  # noqa: PLC0415
 
         unknown = [m.name for m in vagrant.status() if m.state == "not_created"]
         for name in remove_orphans(unknown):
@@ -119,9 +119,9 @@ def _boot(rt: Runtime, phase: Phase) -> None:
 
 
 def _wait_ssh(rt: Runtime, phase: Phase) -> None:
-    from labctl.labdir import lab_paths, write_atomic  # noqa: PLC0415
+    from labctl.lab.labdir import lab_paths, write_atomic  # noqa: PLC0415
     from labctl.render import ssh_inventory  # noqa: PLC0415
-    from labctl.ssh import SshPool  # noqa: PLC0415
+    from labctl.tools.ssh import SshPool  # noqa: PLC0415
 
     targets = _vagrant(rt).ssh_targets()
     missing = [m.name for m in rt.plan.machines if m.name not in targets]
@@ -140,7 +140,7 @@ def _wait_ssh(rt: Runtime, phase: Phase) -> None:
 
 
 def _ansible(rt: Runtime, phase: Phase) -> None:
-    from labctl.ansible import run_playbook  # noqa: PLC0415
+    from labctl.tools.ansible import run_playbook  # noqa: PLC0415
 
     result = run_playbook(
         rt.lab_dir,
@@ -166,7 +166,7 @@ def check_lab(
 ) -> tuple[CheckResult, ...]:
     """Run the smoke checks and keep their JSON report in the lab directory (checks.json)."""
     from labctl.checks import load_credentials, render_json, run_checks  # noqa: PLC0415
-    from labctl.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
 
     results = run_checks(
         rt.plan,
@@ -197,7 +197,7 @@ def _checks(rt: Runtime, phase: Phase) -> None:
 
 
 def _baseline(rt: Runtime, phase: Phase) -> None:
-    from labctl.snapshot import save_baseline  # noqa: PLC0415
+    from labctl.lab.snapshot import save_baseline  # noqa: PLC0415
 
     save_baseline(rt, phase)
 
@@ -219,7 +219,7 @@ HANDLERS: dict[str, Handler] = {
 
 def save_targets(lab_dir: Path, targets: dict[str, SshTarget]) -> None:
     """Remember how to reach each machine (ssh.json) for `ssh`, `check` and `status`."""
-    from labctl.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
 
     data = {
         name: {"name": t.name, "host": t.host, "port": t.port, "user": t.user,
@@ -230,7 +230,7 @@ def save_targets(lab_dir: Path, targets: dict[str, SshTarget]) -> None:
 
 
 def load_targets(lab_dir: Path) -> dict[str, SshTarget]:
-    from labctl.ssh import SshTarget  # noqa: PLC0415
+    from labctl.tools.ssh import SshTarget  # noqa: PLC0415
 
     path = lab_dir / "ssh.json"
     try:

@@ -25,9 +25,9 @@ from pydantic import ValidationError
 
 from labctl.doctor import MEMORY_HEADROOM
 from labctl.errors import ExitCode, LabctlError
-from labctl.fleet import Concurrency, FleetLab, FleetPlan, boot_concurrency
 from labctl.plan import Plan, make_plan
-from labctl.spec import DNS_LABEL_RE, Lab, LibvirtConnection, cross_field_problems
+from labctl.spec.model import DNS_LABEL_RE, Lab, LibvirtConnection, cross_field_problems
+from labctl.workshop.fleet import Concurrency, FleetLab, FleetPlan, boot_concurrency
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence

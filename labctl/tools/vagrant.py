@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from labctl.errors import BootError
 
 if TYPE_CHECKING:
-    from labctl.ssh import SshTarget
+    from labctl.tools.ssh import SshTarget
 
 LineSink = Callable[[str, str], None]  # (machine, line)
 
@@ -216,7 +216,7 @@ class VagrantLab:
 
     def ssh_targets(self) -> dict[str, SshTarget]:
         """How to reach each running machine, from one `vagrant ssh-config` call."""
-        from labctl.ssh import SshTarget  # noqa: PLC0415 - a plain dataclass; paramiko stays lazy
+        from labctl.tools.ssh import SshTarget  # noqa: PLC0415 - a plain dataclass; paramiko stays lazy
 
         client = self._client("vagrant-ssh-config.log")
         try:
