@@ -64,7 +64,7 @@ def up(
     from labctl import doctor  # noqa: PLC0415
     from labctl.cli.common import load_spec  # noqa: PLC0415
     from labctl.plan import make_plan  # noqa: PLC0415
-    from labctl.workshop import fleet, fleetrun
+    from labctl.workshop import fleet, fleetrun  # noqa: PLC0415
 
     loaded = load_spec(file)
     base = loaded.lab

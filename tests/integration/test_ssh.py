@@ -1,4 +1,4 @@
-"""labctl.tools.ssh for real, against the test bed's LXC hosts (sshd, the test bed's key, user vagrant).
+"""labctl.tools.ssh for real, against the test bed's LXC hosts (sshd, its key, user vagrant).
 
 Measured figures are printed (run with -s to see them): per-command time over one reused
 connection against a fresh connection per command.

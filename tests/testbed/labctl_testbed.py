@@ -1,7 +1,7 @@
 """labctl's own test bed: plain LXC hosts and vagrant-lxc labs on this machine, from nothing.
 
 Builds (each step idempotent, each safe to re-run after a crash):
-  - the debootstrap rootfs, cached as a tarball (labctl.providers.lxc.box, shared with the box build),
+  - the debootstrap rootfs, cached as a tarball (providers.lxc.box, shared with the box build),
   - the vagrant-lxc box `labctl/debian-bookworm` (labctl.providers.lxc.box.build_box),
   - a module tree under /lib/modules/<kernel> when the machine has none (kernels with every
     module built in, like our CI microVMs): it lists the built-in modules and is run through

@@ -1,4 +1,4 @@
-"""labctl.lab.kubeconfig: the pure merge/unmerge, and the file edge that backs up and never clobbers."""
+"""labctl.lab.kubeconfig: the pure merge/unmerge, and the edge that backs up and never clobbers."""
 
 from __future__ import annotations
 

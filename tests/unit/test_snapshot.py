@@ -316,7 +316,8 @@ def test_the_commands_load_no_core_or_edge_until_they_run() -> None:
     probe = (
         "import sys\n"
         "import labctl.cli.snapshot, labctl.cli.reset\n"
-        "heavy = ['labctl.lab.snapshot', 'labctl.tools.vagrant', 'labctl.lab.workflow', 'paramiko', "
+        "heavy = ['labctl.lab.snapshot', 'labctl.tools.vagrant', 'labctl.lab.workflow', "
+        "'paramiko', "
         "'vagrant', 'pydantic', 'rich']\n"
         "print('HEAVY=' + ','.join(m for m in heavy if m in sys.modules))\n"
     )
