@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests" / "testbed"))
 import labctl_testbed as tb  # noqa: E402
 
 from labctl.lab.labdir import render_into, write_atomic  # noqa: E402
-from labctl.plan import make_plan  # noqa: E402
+from labctl.providers import plan_lab  # noqa: E402
 from labctl.render import ssh_inventory  # noqa: E402
 from labctl.spec.loader import parse_lab  # noqa: E402
 from labctl.tools.ansible import run_playbook  # noqa: E402
@@ -43,7 +43,7 @@ def make_lab(base: Path, hosts: list[tb.Host]) -> Path:
         "servers: {count: 1, memory: 1024}",
         f"agents: {{count: {len(hosts) - 1}, memory: 512}}",
     ])  # fmt: skip
-    plan = make_plan(parse_lab(spec).lab)
+    plan = plan_lab(parse_lab(spec).lab)
     lab_dir = base / plan.name
     render_into(plan, lab_dir)
     targets = {}

@@ -5,7 +5,6 @@ The same Lab always gives the same Plan, and `Plan.to_dict` is stable, so plans 
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,20 +14,10 @@ from labctl.catalogue import CATALOGUE
 from labctl.spec.model import FIRST_MACHINE_OFFSET
 
 if TYPE_CHECKING:
+    from labctl.providers.base import Provider
     from labctl.spec.model import Lab
 
 Datastore = Literal["sqlite", "etcd"]
-
-IFNAME_MAX = 15  # Linux interface names: IFNAMSIZ 16 with the trailing NUL
-
-
-def lxc_bridge_name(lab: str) -> str:
-    """The host bridge of an lxc lab: `lc-<lab>`, with a digest when that exceeds 15 chars."""
-    name = f"lc-{lab}"
-    if len(name) <= IFNAME_MAX:
-        return name
-    return f"lc-{lab[:7]}-{hashlib.sha256(lab.encode()).hexdigest()[:4]}"
-
 
 class Role(StrEnum):
     """What a machine is for; the value is also its Ansible group."""
@@ -82,6 +71,7 @@ class Plan:
     """Everything `up` will create, derived from a Lab and nothing else."""
 
     lab: Lab
+    provider: Provider  # what differs by kind of machine: ask it, never compare its name
     network: NetworkPlan
     machines: tuple[Machine, ...]
     datastore: Datastore
@@ -91,6 +81,11 @@ class Plan:
     @property
     def name(self) -> str:
         return self.lab.name
+
+    @property
+    def box(self) -> str:
+        """The lab's box: lab.yaml's `box:`, else the provider's default."""
+        return self.lab.box or self.provider.default_box
 
     @property
     def servers(self) -> tuple[Machine, ...]:
@@ -199,10 +194,11 @@ def _checks(lab: Lab) -> tuple[str, ...]:
     )
 
 
-def make_plan(lab: Lab) -> Plan:
-    """Expand a validated Lab into its Plan. Addresses: servers, then agents, then GitLab."""
+def make_plan(lab: Lab, provider: Provider) -> Plan:
+    """Expand a validated Lab into its Plan on `provider` (the lab's own, found by
+    labctl.providers.plan_lab). Addresses: servers, then agents, then GitLab."""
     net = ipaddress.IPv4Network(lab.network.cidr)
-    box = lab.resolved_box
+    box = lab.box or provider.default_box  # Plan.box says the same once the plan exists
     pools: list[tuple[Role, int, int, int]] = [
         (Role.SERVER, lab.servers.count, lab.servers.cpus, lab.servers.memory),
         (Role.AGENT, lab.agents.count, lab.agents.cpus, lab.agents.memory),
@@ -222,12 +218,13 @@ def make_plan(lab: Lab) -> Plan:
 
     return Plan(
         lab=lab,
+        provider=provider,
         network=NetworkPlan(
             cidr=str(net),
             netmask=str(net.netmask),
             prefixlen=net.prefixlen,
             host_ip=str(net.network_address + 1),
-            bridge=lxc_bridge_name(lab.name) if lab.provider == "lxc" else None,
+            bridge=provider.network_bridge(lab.name),
         ),
         machines=tuple(machines),
         datastore="sqlite" if lab.servers.count == 1 else "etcd",

@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from pathlib import PurePosixPath
 
     from labctl.plan import Plan
-    from labctl.spec.model import LibvirtConnection
     from labctl.tools.ssh import SshTarget
 
 
@@ -59,7 +58,7 @@ def _to_yaml_value(value: Any) -> str:
     return json.dumps(value)
 
 
-def _to_ruby_value(value: Any) -> str:
+def ruby_string(value: Any) -> str:
     """A Ruby double-quoted literal: JSON's escaping, plus `#` escaped so that `#{...}` in a
     spec value stays text instead of running as Ruby inside the Vagrantfile."""
     return json.dumps(value).replace("#", "\\#")
@@ -78,7 +77,7 @@ def environment(*, html: bool = False) -> jinja2.Environment:
         autoescape=html,  # noqa: S701
     )
     env.filters["y"] = _to_yaml_value
-    env.filters["rb"] = _to_ruby_value
+    env.filters["rb"] = ruby_string
     return env
 
 
@@ -112,54 +111,17 @@ def group_vars(plan: Plan, paths: LabPaths) -> dict[str, Any]:
     }
 
 
-def libvirt_uri(conn: LibvirtConnection) -> str | None:
-    """The remote hypervisor's libvirt URI as a Ruby expression; None when it is this host.
-
-    Written out rather than left to vagrant-libvirt's `host`/`connect_via_ssh`/`username`/
-    `id_ssh_key_file`: the URI it builds from those ends in `no_verify=1`, switching off the SSH
-    host-key check. A key path that is not absolute is expanded by Ruby when Vagrant reads the
-    file (vagrant-libvirt would read `~/x` as `~/.ssh/~/x`), so the render stays pure.
-    """
-    if conn.uri is not None:
-        return _to_ruby_value(conn.uri)
-    if conn.host is None:
-        return None
-    scheme = "qemu+ssh" if conn.connect_via_ssh else "qemu"
-    user = f"{conn.username}@" if conn.username else ""
-    port = f":{conn.port}" if conn.port else ""
-    base = f"{scheme}://{user}{conn.host}{port}/system"
-    key = conn.id_ssh_key_file
-    if key is None:
-        return _to_ruby_value(base)
-    if key.startswith("/"):
-        return _to_ruby_value(f"{base}?keyfile={key}")
-    home_path = key if key.startswith("~/") else f"~/.ssh/{key}"
-    opening = _to_ruby_value(base + "?keyfile=")[:-1]  # the literal without its closing quote
-    return f'{opening}#{{File.expand_path({_to_ruby_value(home_path)})}}"'
-
-
-def libvirt_where(conn: LibvirtConnection) -> str:
-    """Where a remote lab's machines live, in words for the Vagrantfile's comment."""
-    if conn.uri is not None:
-        return conn.uri
-    user = f"{conn.username}@" if conn.username else ""
-    port = f" port {conn.port}" if conn.port else ""
-    how = "over SSH" if conn.connect_via_ssh else "over TLS"
-    return f"{user}{conn.host}{port}, libvirt {how}"
-
-
 def render(plan: Plan, paths: LabPaths) -> Mapping[str, str]:
     """Every file of the lab directory, by path relative to it."""
     env = environment()
     lab = plan.lab
-    remote = lab.provider == "libvirt" and lab.libvirt.remote
     context = {
+        **plan.provider.vagrant_context(lab),
         "plan": plan,
         "lab": lab,
+        "provider": plan.provider,
         "version": __version__,
         "group_vars": group_vars(plan, paths),
-        "libvirt_uri": libvirt_uri(lab.libvirt) if remote else None,
-        "libvirt_where": libvirt_where(lab.libvirt) if remote else "",
     }
     return {
         "Vagrantfile": env.get_template("Vagrantfile.j2").render(context),

@@ -142,9 +142,7 @@ def run_checks(
         return _run_all(
             selection, plan, targets, executor, credentials, clocks, on_start, on_result
         )
-    from labctl.tools.ssh import SshPool  # noqa: PLC0415 - SSH only when a real lab is checked
-
-    with SshPool(known_hosts) as pool:
+    with plan.provider.command_executor(known_hosts) as pool:
         return _run_all(selection, plan, targets, pool, credentials, clocks, on_start, on_result)
 
 

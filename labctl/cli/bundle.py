@@ -80,9 +80,9 @@ def parse_base_urls(values: list[str] | None) -> dict[str, str]:
 
 
 def _plan(file: Path | None) -> Plan:
-    from labctl.plan import make_plan  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.providers import plan_lab  # noqa: PLC0415 - lazy: keeps --help fast
 
-    return make_plan(load_spec(file, warn=False).lab)
+    return plan_lab(load_spec(file, warn=False).lab)
 
 
 @app.command("fetch")

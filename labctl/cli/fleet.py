@@ -63,12 +63,12 @@ def up(
 
     from labctl import doctor  # noqa: PLC0415
     from labctl.cli.common import load_spec  # noqa: PLC0415
-    from labctl.plan import make_plan  # noqa: PLC0415
+    from labctl.providers import plan_lab  # noqa: PLC0415
     from labctl.workshop import fleet, fleetrun  # noqa: PLC0415
 
     loaded = load_spec(file)
     base = loaded.lab
-    facts = doctor.gather_facts(make_plan(base))
+    facts = doctor.gather_facts(plan_lab(base))
     directory = fleetrun.fleet_dir(loaded.path, prefix or base.name)
     keep = {}
     if (directory / fleetrun.FLEET_FILE).exists():
@@ -189,7 +189,7 @@ def handout(
 ) -> None:
     """A handout page per lab and a facilitator index listing them all."""
     from labctl.lab.labdir import lab_dir_for  # noqa: PLC0415
-    from labctl.plan import make_plan  # noqa: PLC0415
+    from labctl.providers import plan_lab  # noqa: PLC0415
     from labctl.spec.loader import load_lab  # noqa: PLC0415
     from labctl.workshop import handout as pages  # noqa: PLC0415
     from labctl.workshop.fleetrun import member_specs  # noqa: PLC0415
@@ -198,7 +198,7 @@ def handout(
     target = out or directory / "handouts"
     entries = []
     for spec in member_specs(directory):
-        plan = make_plan(load_lab(spec).lab)
+        plan = plan_lab(load_lab(spec).lab)
         lab_dir = lab_dir_for(spec, plan.name)
         facts = pages.gather_facts(plan, lab_dir, workdir=str(directory), spec_arg=spec.name)
         pages.write_handout(pages.render_handout(plan, facts), target)

@@ -11,10 +11,10 @@ def validate(
     output: FormatOption = Format.TEXT,
 ) -> None:
     """Validate a lab spec: one line per problem, exit code 2 if any."""
-    from labctl.plan import make_plan  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.providers import plan_lab  # noqa: PLC0415 - lazy: keeps --help fast
 
     loaded = load_spec(file)
-    plan = make_plan(loaded.lab)
+    plan = plan_lab(loaded.lab)
     if output is Format.JSON:
         OUT.json({"valid": True, "source": loaded.source, "plan": plan.to_dict()})
         return

@@ -1152,7 +1152,7 @@ def _check_vbox_range(
 
 def _arch(plan: Plan, facts: HostFacts) -> Finding:
     host = normalize_arch(facts.arch) or "unknown"
-    box, provider = plan.lab.resolved_box, plan.lab.provider
+    box, provider = plan.box, plan.lab.provider
     installed = [b for b in facts.boxes or () if b.name == box and b.provider == provider]
     known = {normalize_arch(b.architecture) for b in installed if b.architecture}
     source = "the installed box"
@@ -1197,7 +1197,7 @@ def _arch(plan: Plan, facts: HostFacts) -> Finding:
 def _box(plan: Plan, facts: HostFacts) -> Finding | None:
     if facts.vagrant_path is None:
         return None
-    box, provider = plan.lab.resolved_box, plan.lab.provider
+    box, provider = plan.box, plan.lab.provider
     if facts.boxes is None:
         return Finding(
             "box",

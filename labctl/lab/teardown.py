@@ -31,11 +31,7 @@ def destroy_lab(plan: Plan, lab_dir: Path) -> Iterator[str]:
         VagrantLab.for_lab(lab_dir).destroy()
         yield f"destroyed the machines: {', '.join(m.name for m in plan.machines)}"
     yield from forget_snapshots(plan, lab_dir)
-    if plan.lab.provider == "lxc":
-        from labctl.providers.lxc.network import remove_lab_network  # noqa: PLC0415
-
-        remove_lab_network(plan.name)
-        yield f"removed the lab bridge {plan.network.bridge} and its NAT rules"
+    yield from plan.provider.after_destroy(plan)
     for rel in PER_BOOT_FILES:
         path = lab_dir / rel
         if path.exists():

@@ -97,24 +97,15 @@ def _render(rt: Runtime, phase: Phase) -> None:
 
 
 def _boot(rt: Runtime, phase: Phase) -> None:
-    if rt.plan.lab.provider == "lxc":
-        from labctl.providers.lxc.network import ensure_lab_network  # noqa: PLC0415
-
-        ensure_lab_network(rt.plan.name, rt.plan.network.cidr)
-
     def on_line(machine: str, line: str) -> None:
         if line.startswith("==>") or rt.verbosity:
             rt.progress.step(phase, line.removeprefix("==> "))
 
     names = [m.name for m in rt.plan.machines]
     vagrant = _vagrant(rt)
-    if rt.plan.lab.provider == "lxc":
-        from labctl.providers.lxc.containers import remove_orphans  # noqa: PLC0415
-
-        unknown = [m.name for m in vagrant.status() if m.state == "not_created"]
-        for name in remove_orphans(unknown):
-            rt.progress.step(phase, f"{name}: removed a container an interrupted boot left")
-    timings = vagrant.up_all(names, rt.plan.lab.provider, on_line)
+    provider = rt.plan.provider
+    provider.before_boot(rt.plan, vagrant, lambda text: rt.progress.step(phase, text))
+    timings = vagrant.up_all(names, provider.name, on_line, together=provider.boots_together)
     rt.notes[phase.name] = ", ".join(f"{n} {t:.0f}s" for n, t in timings.items())
 
 

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import TYPE_CHECKING
 
 from labctl.errors import SpecProblem
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from labctl.spec.loader import LoadedLab
 
-VBOX_HOSTONLY_DEFAULT = ipaddress.IPv4Network("192.168.56.0/21")
-
-
-def advisories(loaded: LoadedLab, host_free_mib: int | None) -> list[SpecProblem]:
-    """Warnings for validate/up: even server counts, VirtualBox's range, RAM beyond what's free."""
+def advisories(
+    loaded: LoadedLab,
+    host_free_mib: int | None,
+    provider_warnings: Iterable[tuple[tuple[str | int, ...], str]] = (),
+) -> list[SpecProblem]:
+    """Warnings for validate/up: even server counts, the provider's own (its Provider.
+    spec_warnings: VirtualBox's host-only range), RAM beyond what's free."""
     lab, where = loaded.lab, loaded.positions
 
     def at(loc: tuple[str | int, ...], message: str) -> SpecProblem:
@@ -32,16 +35,7 @@ def advisories(loaded: LoadedLab, host_free_mib: int | None) -> list[SpecProblem
                 f"majority for quorum; use {servers - 1} or {servers + 1}",
             )
         )
-    network = ipaddress.IPv4Network(lab.network.cidr)
-    if lab.provider == "virtualbox" and not network.subnet_of(VBOX_HOSTONLY_DEFAULT):
-        found.append(
-            at(
-                ("network", "cidr"),
-                f"{network} is outside VirtualBox's default host-only range 192.168.56.0/21; "
-                f"allow it in /etc/vbox/networks.conf (a line `* {network}`) or pick a subnet "
-                "inside the range",
-            )
-        )
+    found += [at(loc, message) for loc, message in provider_warnings]
     total = (
         lab.servers.count * lab.servers.memory
         + lab.agents.count * lab.agents.memory

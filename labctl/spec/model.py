@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
@@ -19,19 +20,20 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from labctl.catalogue import CHECK_NAMES
 
-Provider = Literal["virtualbox", "libvirt", "lxc"]
+# Providers are plug-ins (`labctl.providers` entry points); the spec only knows their names,
+# read from the installed metadata without importing any provider.
+PROVIDER_GROUP = "labctl.providers"
+DEFAULT_PROVIDER = "virtualbox"
+# Provider sections: a lab.yaml section named after the one provider that reads it.
+PROVIDER_SECTIONS = ("libvirt",)
 K3sComponent = Literal[
     "coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"
 ]
 
-DEFAULT_BOXES: dict[str, str] = {
-    "virtualbox": "bento/ubuntu-24.04",
-    "libvirt": "generic/ubuntu2204",
-    "lxc": "labctl/ubuntu-noble",  # built locally: `labctl box build --provider lxc`
-}
 DEFAULT_K3S_VERSION = "v1.31.12+k3s1"
 DEFAULT_ARGOCD_VERSION = "v2.14.11"
 DEFAULT_GITLAB_VERSION = "17.11.7-ce.0"
@@ -351,6 +353,18 @@ class LibvirtConnection(_Model):
         return self.host is not None or self.uri is not None
 
 
+@cache
+def provider_names() -> tuple[str, ...]:
+    """Installed providers: the default first, then labctl's own, then any others (each group
+    by name), so messages list them in the README's order."""
+    from importlib.metadata import entry_points  # noqa: PLC0415
+
+    found = entry_points(group=PROVIDER_GROUP)
+    own = sorted(ep.name for ep in found if ep.value.startswith("labctl."))
+    others = sorted(ep.name for ep in found)
+    return tuple(dict.fromkeys([n for n in (DEFAULT_PROVIDER,) if n in own] + own + others))
+
+
 class Lab(_Model):
     """A lab: a K3s cluster of servers and agents on VMs, plus optional addons."""
 
@@ -358,7 +372,11 @@ class Lab(_Model):
         description="Lab name: a DNS label of at most 20 characters; prefixes VM and context names",
         json_schema_extra={"pattern": DNS_LABEL_RE.pattern, "maxLength": NAME_MAX},
     )
-    provider: Provider = Field(default="virtualbox", description="Vagrant provider")
+    provider: str = Field(
+        default=DEFAULT_PROVIDER,
+        description="Vagrant provider (an installed labctl provider)",
+        json_schema_extra=lambda schema: schema.update(enum=list(provider_names())),
+    )
     box: str | None = Field(
         default=None, description="Vagrant box; the provider's default if unset"
     )
@@ -396,9 +414,18 @@ class Lab(_Model):
     def machine_count(self) -> int:
         return self.servers.count + self.agents.count + int(self.addons.gitlab.enabled)
 
-    @property
-    def resolved_box(self) -> str:
-        return self.box or DEFAULT_BOXES[self.provider]
+    @field_validator("provider")
+    @classmethod
+    def _installed_provider(cls, value: str) -> str:
+        known = provider_names()
+        if value not in known:
+            # Worded as pydantic's own literal error, so the loader says it the same way.
+            raise PydanticCustomError(
+                "literal_error",
+                "Input should be {expected}",
+                {"expected": " or ".join(repr(n) for n in known)},
+            )
+        return value
 
 
 def cross_field_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
@@ -439,12 +466,13 @@ def _libvirt_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
     }
     if not given:
         return []
-    if lab.provider != "libvirt":
+    section = "libvirt"
+    if section in PROVIDER_SECTIONS and lab.provider != section:
         return [
             (
-                ("libvirt",),
-                f"only the libvirt provider reads `libvirt:`; this lab uses {lab.provider}: "
-                "remove the section or set `provider: libvirt`",
+                (section,),
+                f"only the {section} provider reads `{section}:`; this lab uses {lab.provider}: "
+                f"remove the section or set `provider: {section}`",
             )
         ]
     problems: list[tuple[tuple[str | int, ...], str]] = []

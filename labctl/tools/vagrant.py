@@ -165,11 +165,14 @@ class VagrantLab:
             raise self._fail(f"up {name}", log_name, exc) from None
         return time.monotonic() - started
 
-    def up_all(self, names: Sequence[str], provider: str, on_line: LineSink) -> dict[str, float]:
-        """Boot every machine: natively parallel on libvirt, else first alone, rest concurrently."""
+    def up_all(
+        self, names: Sequence[str], provider: str, on_line: LineSink, *, together: bool = False
+    ) -> dict[str, float]:
+        """Boot every machine: in one `vagrant up` where the provider parallelizes natively
+        (`together`), else the first alone, then the rest concurrently."""
         if not names:
             return {}
-        if provider == "libvirt":
+        if together:
             return self._up_together(names, provider, on_line)
         timings = {names[0]: self.up_one(names[0], provider, on_line)}
         timings.update(self._concurrently(names[1:], provider, on_line))

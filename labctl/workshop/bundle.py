@@ -257,7 +257,7 @@ def bundle_items(
     """
     urls = {**DEFAULT_BASE_URLS, **(base_urls or {})}
     lab = plan.lab
-    box = lab.resolved_box
+    box = plan.box
     items = [_box_item(box, lab.provider, lab.box_version, urls["vagrant"])]
     binary, sums, images = k3s_asset_names()
     sums_url = k3s_asset_url(lab.k3s.version, sums, urls["k3s"])
@@ -625,7 +625,7 @@ def verify(
         problems += _check_file(item, path, manifest, sums)
     expected = {i.name for i in items} | {MANIFEST}
     if not need_box:
-        expected |= {box_file_name(plan.lab.resolved_box, plan.lab.provider)}
+        expected |= {box_file_name(plan.box, plan.lab.provider)}
     for path in sorted(directory.iterdir()) if directory.is_dir() else []:
         if path.is_file() and path.name not in expected and not path.name.startswith("."):
             problems.append(Problem("extra", path.name, "not part of this lab's bundle", False))
@@ -940,7 +940,7 @@ def _reason(exc: BaseException) -> str:
 def _fetch_gitlab(run: _Fetcher, plan: Plan, item: BundleItem) -> None:
     if item.checksum.kind != "apt-packages" or item.checksum.url is None:
         raise BundleError(
-            f"cannot tell which OS release box {plan.lab.resolved_box} runs, and GitLab builds "
+            f"cannot tell which OS release box {plan.box} runs, and GitLab builds "
             "one package per release"
         )
     if run.keep_verified(item):
@@ -958,7 +958,7 @@ def _fetch_gitlab(run: _Fetcher, plan: Plan, item: BundleItem) -> None:
 
 def _fetch_box(run: _Fetcher, plan: Plan, item: BundleItem, *, use_box_store: bool) -> None:
     lab = plan.lab
-    box, provider, constraint = lab.resolved_box, lab.provider, lab.box_version
+    box, provider, constraint = plan.box, lab.provider, lab.box_version
     if use_box_store:
         local = newest_local(local_boxes(), box, provider, constraint)
         if local is not None:
@@ -971,10 +971,10 @@ def _fetch_box(run: _Fetcher, plan: Plan, item: BundleItem, *, use_box_store: bo
             run.downloaded.append(item.name)
             run.record(entry, None)
             return
-    if provider == "lxc" and box.startswith("labctl/"):
+    built_here = plan.provider.local_box_hint(box)
+    if built_here is not None:
         raise BundleError(
-            f"{box} is built locally and is not in this host's Vagrant box store; "
-            "run `labctl box build --provider lxc` first"
+            f"{box} is built locally and is not in this host's Vagrant box store; {built_here}"
         )
     if run.keep_verified(item):
         return

@@ -1,7 +1,7 @@
 """One spec -> N labs for a workshop or a CI matrix: names, subnets, plans, boot concurrency (pure).
 
 `plan_fleet` expands a Lab into `<prefix>-01`, `<prefix>-02`, ... Each is a full lab of its own:
-the same spec with its own name and its own network, planned by `make_plan`. Nothing else needs
+the same spec with its own name and its own network, planned by `plan_lab`. Nothing else needs
 dividing: every lab has its own lab directory (`.labctl/<name>`), so its own K3s token, GitLab and
 Argo CD passwords under `secrets/`, its own state and lock, and its own kubeconfig context
 `labctl-<name>`; its machines, libvirt network and lxc bridge carry its name.
@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from labctl.doctor import MEMORY_HEADROOM, VBOX_HOSTONLY_DEFAULT, parse_networks_conf
+from labctl import providers
+from labctl.doctor import MEMORY_HEADROOM
 from labctl.errors import ExitCode, LabctlError
-from labctl.plan import make_plan
 from labctl.spec.model import (
     DNS_LABEL_RE,
     FIRST_MACHINE_OFFSET,
@@ -41,11 +41,10 @@ if TYPE_CHECKING:
     from labctl.doctor import HostFacts
     from labctl.plan import Plan
 
-FLEET_SCHEMA = "labctl.workshop.fleet/v1"
+FLEET_SCHEMA = "labctl.fleet/v1"
 # libvirt and lxc lab networks are created by labctl (libvirt network / host bridge), so any
 # private range works; this one is far from the 192.168.x networks home routers and VirtualBox
 # use and from Docker's 172.17+ defaults. 4096 /28 labs fit in it.
-FLEET_DEFAULT_RANGE = IPv4Network("10.200.0.0/16")
 # A lab network must be private (spec.Network); allowed ranges are clipped to these.
 PRIVATE_RANGES = (
     IPv4Network("10.0.0.0/8"),
@@ -241,16 +240,11 @@ class FleetPlan:
 
 
 def allowed_ranges(provider: str, vbox_networks_conf: str | None = None) -> tuple[IPv4Network, ...]:
-    """Where a fleet's subnets may come from: VirtualBox's host-only ranges, or labctl's default.
+    """Where a fleet's subnets may come from, as the provider says (VirtualBox: its host-only
+    ranges, where /etc/vbox/networks.conf, HostFacts.vbox_networks_conf, replaces the default)."""
+    from labctl import providers  # noqa: PLC0415
 
-    `vbox_networks_conf` is the text of /etc/vbox/networks.conf (HostFacts.vbox_networks_conf);
-    when the file exists it replaces VirtualBox's default range, as VirtualBox itself reads it.
-    """
-    if provider != "virtualbox":
-        return (FLEET_DEFAULT_RANGE,)
-    if vbox_networks_conf is None:
-        return (VBOX_HOSTONLY_DEFAULT,)
-    return tuple(parse_networks_conf(vbox_networks_conf))
+    return providers.get(provider).fleet_ranges(vbox_networks_conf)
 
 
 def networks_in_use(facts: HostFacts) -> tuple[IPv4Network, ...]:
@@ -354,15 +348,6 @@ def _fleet_lab(base: Lab, name: str, cidr: IPv4Network) -> Lab:
     return lab
 
 
-def _no_fit_hint(provider: str) -> str:
-    if provider == "virtualbox":
-        return (
-            "allow more in /etc/vbox/networks.conf (a line like `* 192.168.56.0/21 "
-            "10.56.0.0/16`; the file replaces VirtualBox's default) or use fewer labs"
-        )
-    return "pass wider allowed ranges, free the networks in use, or use fewer labs"
-
-
 def _kept_subnets(
     names: Sequence[str], lab: Lab, keep: Mapping[str, IPv4Network | str]
 ) -> dict[str, IPv4Network]:
@@ -422,11 +407,11 @@ def plan_fleet(
             f".{FIRST_MACHINE_OFFSET}, {size} addresses each) need {needed} free subnets; "
             f"the allowed ranges ({shown}) hold {capacity}"
             + (f" beside the {len(avoid)} networks in use" if avoid else ""),
-            _no_fit_hint(lab.provider),
+            providers.get(lab.provider).fleet_no_fit_hint(),
         )
     fresh = _subnets(blocks, prefixlen)
     labs = tuple(
-        FleetLab(i, make_plan(_fleet_lab(lab, name, kept.get(name) or next(fresh))))
+        FleetLab(i, providers.plan_lab(_fleet_lab(lab, name, kept.get(name) or next(fresh))))
         for i, name in enumerate(names, start=1)
     )
     _check_bridges(labs)
@@ -464,18 +449,10 @@ def _memory_warnings(labs: Sequence[FleetLab], host_free_mib: int | None) -> tup
     if host_free_mib is None or not labs:
         return ()
     lab = labs[0].lab
-    if lab.provider == "libvirt" and lab.libvirt.remote:
+    provider = labs[0].plan.provider
+    if provider.machines_remote(lab):
         return ()  # the machines live on the hypervisor, not here
     need = sum(fleet_lab.memory_mib for fleet_lab in labs)
     if need <= host_free_mib:
         return ()
-    if lab.provider == "lxc":
-        return (
-            f"the labs' memory limits add up to {need} MiB and {host_free_mib} MiB is free; "
-            "lxc limits are ceilings, so this holds while the labs stay mostly idle",
-        )
-    return (
-        f"the {len(labs)} labs need {need} MiB together but {host_free_mib} MiB is free: they "
-        "cannot all run on this host; use fewer labs or smaller machines, or spread them over "
-        "libvirt hypervisors",
-    )
+    return (provider.fleet_memory_warning(len(labs), need, host_free_mib),)

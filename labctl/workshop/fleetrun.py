@@ -185,10 +185,10 @@ def readiness(spec: Path) -> LabReadiness:
     """How far a member lab got, from its spec and state.json alone (no Vagrant call: fast)."""
     from labctl.lab.labdir import lab_dir_for  # noqa: PLC0415
     from labctl.lab.state import first_pending, load_state, spec_hash  # noqa: PLC0415
-    from labctl.plan import make_plan  # noqa: PLC0415
+    from labctl.providers import plan_lab  # noqa: PLC0415
     from labctl.spec.loader import load_lab  # noqa: PLC0415
 
-    plan = make_plan(load_lab(spec).lab)
+    plan = plan_lab(load_lab(spec).lab)
     lab_dir = lab_dir_for(spec, plan.name)
     state = load_state(lab_dir, plan.name)
     current = spec_hash(plan.lab)

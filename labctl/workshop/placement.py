@@ -23,14 +23,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
+from labctl import providers
 from labctl.doctor import MEMORY_HEADROOM
 from labctl.errors import ExitCode, LabctlError
-from labctl.plan import Plan, make_plan
+from labctl.providers import plan_lab
 from labctl.spec.model import DNS_LABEL_RE, Lab, LibvirtConnection, cross_field_problems
 from labctl.workshop.fleet import Concurrency, FleetLab, FleetPlan, boot_concurrency
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from labctl.plan import Plan
 
 Strategy = Literal["spread", "pack"]
 
@@ -260,11 +263,11 @@ def _unique(what: str, names: Sequence[str]) -> None:
 def apply_placement(fleet: FleetPlan, placement: Placement) -> FleetPlan:
     """The fleet with each lab's `libvirt:` pointing at its hypervisor, planned again.
 
-    The rendered Vagrantfile of each lab then carries its hypervisor's URI (render.libvirt_uri).
+    The rendered Vagrantfile of each lab then carries its hypervisor's URI (libvirt_uri).
     The fleet's concurrency becomes the sum of the hypervisors' own; boot each host's labs
     with that host's `HostLoad.concurrency`.
     """
-    if fleet.provider != "libvirt":
+    if not providers.get(fleet.provider).places_remotely:
         raise PlacementError(
             "labs on other hypervisors need the libvirt provider; this fleet uses "
             f"{fleet.provider}",
@@ -274,7 +277,7 @@ def apply_placement(fleet: FleetPlan, placement: Placement) -> FleetPlan:
     for fleet_lab in fleet.labs:
         hypervisor = placement.host_of(fleet_lab.name)
         lab = fleet_lab.lab.model_copy(update={"libvirt": hypervisor.connection()})
-        labs.append(FleetLab(fleet_lab.index, make_plan(lab)))
+        labs.append(FleetLab(fleet_lab.index, plan_lab(lab)))
     busy = [load for load in placement.hosts if load.labs]
     total = sum(load.concurrency.value for load in busy)
     concurrency = Concurrency(

@@ -73,7 +73,7 @@ def make_lab(tmp: Path, name: str, bed_hosts: list[Any], servers: int) -> Lab:
     import labctl_testbed as tb  # on sys.path through tests/integration/conftest.py
 
     from labctl.lab.labdir import render_into, write_atomic
-    from labctl.plan import make_plan
+    from labctl.providers import plan_lab
     from labctl.render import ssh_inventory
     from labctl.spec.loader import parse_lab
     from labctl.tools.ssh import SshTarget
@@ -88,7 +88,7 @@ def make_lab(tmp: Path, name: str, bed_hosts: list[Any], servers: int) -> Lab:
         f"      server_args: ['--node-label=lab={name}', '--kubelet-arg=max-pods=150'],",
         f"      agent_args: ['--node-label=lab={name}']}}",
     ])  # fmt: skip
-    plan = make_plan(parse_lab(spec).lab)
+    plan = plan_lab(parse_lab(spec).lab)
     lab_dir = tmp / ".labctl" / name
     render_into(plan, lab_dir)
     named = {}

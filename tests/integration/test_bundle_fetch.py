@@ -26,12 +26,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from labctl.errors import BundleError
-from labctl.plan import Plan, make_plan
+from labctl.providers import plan_lab
 from labctl.spec.loader import load_lab
 from labctl.workshop import bundle
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from labctl.plan import Plan
 
 pytestmark = pytest.mark.integration
 
@@ -170,7 +172,7 @@ def spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def plan_for(spec: Path) -> Plan:
-    return make_plan(load_lab(spec).lab)
+    return plan_lab(load_lab(spec).lab)
 
 
 def fetch(spec: Path, directory: Path, upstream: Upstream) -> bundle.Manifest:
@@ -395,7 +397,7 @@ def test_the_lifecycle_tests_hand_made_offline_dir_passes_the_up_check(tmp_path:
     from tests.integration.test_ansible_roles import make_offline_dir
 
     offline = make_offline_dir(tmp_path / "offline")
-    plan = make_plan(load_lab(_write(tmp_path / "lab.yaml", b"name: lc\nprovider: lxc\n")).lab)
+    plan = plan_lab(load_lab(_write(tmp_path / "lab.yaml", b"name: lc\nprovider: lxc\n")).lab)
     bundle.require_offline_ready(plan, offline)
     (offline / "k3s-airgap-images-amd64.tar.zst").write_bytes(b"not what the sums say\n")
     with pytest.raises(BundleError, match="1 file missing or corrupt") as raised:

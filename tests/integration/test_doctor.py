@@ -20,7 +20,7 @@ import pytest
 
 from labctl.doctor import MIN_VAGRANT, Finding, HostFacts, gather_facts, judge, preflight
 from labctl.errors import PreflightFailedError
-from labctl.plan import make_plan
+from labctl.providers import plan_lab
 from labctl.spec.model import Lab
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def _require_vagrant_lxc_host() -> None:
 
 
 def plan_of(**fields: Any) -> Plan:
-    return make_plan(Lab.model_validate({"name": "doctortest", **fields}))
+    return plan_lab(Lab.model_validate({"name": "doctortest", **fields}))
 
 
 def by_id(findings: list[Finding]) -> dict[str, Finding]:

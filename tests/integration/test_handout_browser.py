@@ -16,6 +16,7 @@ import subprocess
 import zlib
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import typer
@@ -25,9 +26,12 @@ from labctl.checks import render_json
 from labctl.checks.model import CheckResult, Status
 from labctl.cli.handout import handout
 from labctl.lab.labdir import lab_dir_for, lab_paths, render_into
-from labctl.plan import Plan, make_plan
+from labctl.providers import plan_lab
 from labctl.spec.loader import load_lab
 from labctl.workshop.handout import IndexEntry, parse_checks, write_index
+
+if TYPE_CHECKING:
+    from labctl.plan import Plan
 
 pytestmark = pytest.mark.integration
 
@@ -101,7 +105,7 @@ def build_lab(root: Path) -> tuple[Plan, Path]:
     """A lab directory as `labctl up` leaves it, without booting anything."""
     spec = root / "lab.yaml"
     spec.write_text(SPEC)
-    plan = make_plan(load_lab(spec).lab)
+    plan = plan_lab(load_lab(spec).lab)
     lab_dir = lab_dir_for(spec, plan.name)
     render_into(plan, lab_dir)  # Vagrantfile, inventory, k3s-token, gitlab-root-password
     paths = lab_paths(lab_dir)

@@ -44,9 +44,9 @@ def containers() -> set[str]:
 
 
 def bridge_exists() -> bool:
-    from labctl.plan import lxc_bridge_name
+    from labctl.providers.lxc.network import bridge_name
 
-    return Path(f"/sys/class/net/{lxc_bridge_name(LAB)}").exists()
+    return Path(f"/sys/class/net/{bridge_name(LAB)}").exists()
 
 
 @pytest.fixture(scope="module")

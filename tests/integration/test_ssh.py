@@ -20,7 +20,7 @@ from labctl.errors import (
     SshAuthError,
     SshUnreachableError,
 )
-from labctl.plan import make_plan
+from labctl.providers import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.tools.ssh import RetryPolicy, SshPool, SshTarget
 
@@ -209,7 +209,7 @@ def test_checks_run_for_real_over_ssh_on_test_hosts(
 ) -> None:
     """The runner through the real SSH pool: the clock check judges real clocks; the datastore
     probe's quoting works through sudo on a real shell (no K3s here, so it must fail)."""
-    plan = make_plan(parse_lab("name: tb\n").lab)
+    plan = plan_lab(parse_lab("name: tb\n").lab)
     targets = {
         machine.name: target_of(host)
         for machine, host in zip(plan.machines, lxc_hosts, strict=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from labctl import providers
 from labctl.spec.advisories import advisories
 from labctl.spec.loader import parse_lab
 
 
 def warnings(text: str, free: int | None = 64 * 1024) -> list[str]:
-    return [str(w) for w in advisories(parse_lab(text, "lab.yaml"), free)]
+    loaded = parse_lab(text, "lab.yaml")
+    own = providers.get(loaded.lab.provider).spec_warnings(loaded.lab)
+    return [str(w) for w in advisories(loaded, free, own)]
 
 
 def test_a_plain_lab_has_no_warnings() -> None:

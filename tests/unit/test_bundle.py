@@ -5,22 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 import pytest
 import yaml
 
 from labctl.errors import BundleError, ExitCode
-from labctl.plan import Plan, make_plan
+from labctl.providers import plan_lab
 from labctl.spec.model import Lab
 from labctl.workshop import bundle
+
+if TYPE_CHECKING:
+    from labctl.plan import Plan
 
 ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
 
 
 def plan_of(**spec: Any) -> Plan:
-    return make_plan(Lab.model_validate({"name": "demo", **spec}))
+    return plan_lab(Lab.model_validate({"name": "demo", **spec}))
 
 
 def names(items: list[bundle.BundleItem]) -> list[str]:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from labctl.checks import addons, cluster, workloads
 from labctl.checks.model import Records, Status, StepRecord
-from labctl.plan import Plan, make_plan
+from labctl.providers import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.tools.ssh import CommandResult
+
+if TYPE_CHECKING:
+    from labctl.plan import Plan
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 DEFAULT = "name: demo\n"
@@ -25,7 +29,7 @@ WALL = 1764234000.0
 
 
 def plan_of(text: str) -> Plan:
-    return make_plan(parse_lab(text).lab)
+    return plan_lab(parse_lab(text).lab)
 
 
 def fixture(name: str) -> str:

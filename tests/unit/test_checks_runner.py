@@ -4,15 +4,19 @@ stdin, machines that cannot be reached. No machine is contacted here."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from labctl.checks import Clocks, Credentials, Status, exit_code, run_checks, select_checks
 from labctl.checks.replay import RecordedOutputReplay, Recording, result
 from labctl.errors import ExitCode, SshUnreachableError, UsageError
-from labctl.plan import Plan, make_plan
+from labctl.providers import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.tools.ssh import CommandResult, SshTarget
+
+if TYPE_CHECKING:
+    from labctl.plan import Plan
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 DEFAULT = "name: demo\n"
@@ -47,7 +51,7 @@ class FakeClocks:
 
 
 def plan_of(text: str) -> Plan:
-    return make_plan(parse_lab(text).lab)
+    return plan_lab(parse_lab(text).lab)
 
 
 def targets(plan: Plan) -> dict[str, SshTarget]:

@@ -10,7 +10,7 @@ import pytest
 from labctl.checks import CheckResult, Status
 from labctl.errors import BootError, ChecksFailedError, ProvisionError
 from labctl.lab import nightly as ci
-from labctl.plan import make_plan
+from labctl.providers import plan_lab
 from labctl.spec.loader import parse_lab
 
 XSD = Path(__file__).parent / "fixtures" / "checks" / "junit.xsd"
@@ -76,7 +76,7 @@ def test_idempotence_names_the_hosts_that_changed() -> None:
 
 
 def test_ansible_tags_cover_every_ansible_phase_in_order() -> None:
-    plan = make_plan(parse_lab("name: d\naddons: {argocd: {enabled: true}}\n").lab)
+    plan = plan_lab(parse_lab("name: d\naddons: {argocd: {enabled: true}}\n").lab)
     assert ci.ansible_tags(plan) == (
         "prepare", "k3s_server", "k3s_agent", "kubeconfig", "argocd", "gitops",
     )  # fmt: skip

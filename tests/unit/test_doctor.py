@@ -33,7 +33,7 @@ from labctl.doctor import (
     preflight,
 )
 from labctl.errors import ExitCode, PreflightFailedError, UsageError
-from labctl.plan import make_plan
+from labctl.providers import plan_lab
 from labctl.spec.model import Lab
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ GIB = 1024
 
 
 def plan_of(provider: str = "lxc", **fields: Any) -> Plan:
-    return make_plan(Lab.model_validate({"name": "demo", "provider": provider, **fields}))
+    return plan_lab(Lab.model_validate({"name": "demo", "provider": provider, **fields}))
 
 
 # A Linux host that can run every provider; each test changes what it is about.

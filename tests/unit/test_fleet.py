@@ -10,7 +10,7 @@ import pytest
 
 from labctl.doctor import HostAddress, Route
 from labctl.errors import ExitCode
-from labctl.plan import make_plan
+from labctl.providers import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.workshop.fleet import (
     FLEET_DEFAULT_RANGE,
@@ -71,8 +71,8 @@ def test_each_lab_gets_the_next_smallest_subnet_of_virtualbox_range() -> None:
     assert second.network.host_ip == "192.168.56.17"
     assert second.machines[0].name == "team-02-server-1"
     assert second.context == "labctl-team-02"
-    # Each lab is exactly what make_plan gives for the spec with its own name and network.
-    assert second == make_plan(lab_of("name: team-02\nnetwork: {cidr: 192.168.56.16/28}\n"))
+    # Each lab is exactly what plan_lab gives for the spec with its own name and network.
+    assert second == plan_lab(lab_of("name: team-02\nnetwork: {cidr: 192.168.56.16/28}\n"))
 
 
 @pytest.mark.parametrize(
@@ -307,7 +307,7 @@ def test_the_dry_run_json_shape() -> None:
         "placement",
         "labs",
     ]
-    assert data["schema"] == "labctl.workshop.fleet/v1"
+    assert data["schema"] == "labctl.fleet/v1"
     assert (data["count"], data["concurrency"], data["memory_needed_mib"]) == (2, 1, 12288)
     assert data["reasoning"]["by_cpu"] == 1
     assert data["reasoning"]["by_memory"] == 4

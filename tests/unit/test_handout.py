@@ -7,13 +7,14 @@ import re
 import shutil
 import stat
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from labctl.plan import Plan, make_plan
+from labctl.providers import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.tools.ssh import SshTarget
 from labctl.workshop.handout import (
@@ -35,6 +36,9 @@ from labctl.workshop.handout import (
     write_handout,
 )
 
+if TYPE_CHECKING:
+    from labctl.plan import Plan
+
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
@@ -49,7 +53,7 @@ KUBE_SECRET = "S0VZLWRBVEEtc2VjcmV0"
 
 
 def plan_of(text: str) -> Plan:
-    return make_plan(parse_lab(text).lab)
+    return plan_lab(parse_lab(text).lab)
 
 
 def full_plan(name: str = "ws") -> Plan:
@@ -61,7 +65,7 @@ def full_plan(name: str = "ws") -> Plan:
 
 def renamed(plan: Plan, name: str) -> Plan:
     """A plan for a lab whose name bypassed validation: what a hostile name would render as."""
-    return make_plan(plan.lab.model_copy(update={"name": name}))
+    return plan_lab(plan.lab.model_copy(update={"name": name}))
 
 
 def facts(**overrides: object) -> HandoutFacts:

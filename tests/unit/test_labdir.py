@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labctl.lab.labdir import ensure_secret, lab_dir_for, lab_paths, write_atomic, write_lab
-from labctl.plan import make_plan
+from labctl.providers import plan_lab
 from labctl.render import render
 from labctl.spec.loader import parse_lab
 
@@ -61,7 +61,7 @@ def test_secrets_are_private_and_never_rotated(tmp_path: Path) -> None:
 
 
 def test_write_lab_writes_rendered_files_and_secrets(tmp_path: Path) -> None:
-    plan = make_plan(parse_lab("name: demo\naddons: {gitlab: {enabled: true}}\n").lab)
+    plan = plan_lab(parse_lab("name: demo\naddons: {gitlab: {enabled: true}}\n").lab)
     lab_dir = tmp_path / ".labctl" / "demo"
     files = render(plan, lab_paths(lab_dir))
     first = write_lab(lab_dir, files, plan)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
 import pytest
 
 from labctl.errors import ExitCode
-from labctl.plan import Plan, make_plan
+from labctl.providers import plan_lab
 from labctl.render import LabPaths, render
 from labctl.spec.loader import parse_lab
 from labctl.workshop.fleet import plan_fleet
 from labctl.workshop.placement import Hypervisor, PlacementError, apply_placement, place
+
+if TYPE_CHECKING:
+    from labctl.plan import Plan
 
 GIB = 1024
 
@@ -34,7 +38,7 @@ def lab(name: str, memory_mib: int) -> Plan:
         f"name: {name}\nprovider: libvirt\n"
         f"servers: {{memory: {memory_mib}}}\nagents: {{count: 0}}\n"
     )
-    return make_plan(parse_lab(spec).lab)
+    return plan_lab(parse_lab(spec).lab)
 
 
 def fleet(count: int = 4):  # type: ignore[no-untyped-def]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
-from labctl.plan import Role, make_plan
+from labctl.plan import Role
+from labctl.providers import plan_lab
 from labctl.spec.loader import parse_lab
 
 
 def plan_of(text: str):  # type: ignore[no-untyped-def]
-    return make_plan(parse_lab(text).lab)
+    return plan_lab(parse_lab(text).lab)
 
 
 def test_default_lab_is_one_server_two_agents_on_sqlite() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from labctl.plan import make_plan
+from labctl.providers import plan_lab
 from labctl.render import LabPaths, render
 from labctl.spec.loader import parse_lab
 from tests.unit.specs import PROVIDERS, SHAPES, spec_text
@@ -18,7 +18,7 @@ LAB_DIR = PurePosixPath("/home/learner/labs/.labctl")
 
 def rendered(shape: str, provider: str) -> dict[str, str]:
     lab = parse_lab(spec_text(shape, provider)).lab
-    return dict(render(make_plan(lab), LabPaths(LAB_DIR / lab.name)))
+    return dict(render(plan_lab(lab), LabPaths(LAB_DIR / lab.name)))
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -81,6 +81,6 @@ def test_vagrantfile_has_one_machine_per_plan_entry_and_no_provisioner() -> None
 
 def test_spec_values_cannot_run_ruby_in_the_vagrantfile() -> None:
     lab = parse_lab("name: demo\nbox: 'evil/#{`touch /tmp/pwned`}'\n").lab
-    vagrantfile = render(make_plan(lab), LabPaths(LAB_DIR / "demo"))["Vagrantfile"]
+    vagrantfile = render(plan_lab(lab), LabPaths(LAB_DIR / "demo"))["Vagrantfile"]
     assert 'node.vm.box = "evil/\\#{`touch /tmp/pwned`}"' in vagrantfile
     assert "#{`" not in vagrantfile.replace("\\#{`", "")

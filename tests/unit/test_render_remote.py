@@ -11,8 +11,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from labctl.errors import SpecError
-from labctl.plan import make_plan
-from labctl.render import LabPaths, libvirt_uri, render
+from labctl.providers import plan_lab
+from labctl.providers.libvirt import libvirt_uri
+from labctl.render import LabPaths, render
 from labctl.spec.loader import parse_lab
 from labctl.spec.model import LibvirtConnection
 
@@ -45,7 +46,7 @@ REMOTE_SHAPES: dict[str, str] = {
 
 def rendered(shape: str) -> dict[str, str]:
     lab = parse_lab(REMOTE_SHAPES[shape]).lab
-    return dict(render(make_plan(lab), LabPaths(LAB_DIR / lab.name)))
+    return dict(render(plan_lab(lab), LabPaths(LAB_DIR / lab.name)))
 
 
 @pytest.mark.parametrize("shape", sorted(REMOTE_SHAPES))
@@ -79,7 +80,7 @@ def test_every_machine_of_a_remote_lab_uses_the_written_out_uri() -> None:
 
 def test_a_local_libvirt_lab_has_no_uri() -> None:
     lab = parse_lab("name: demo\nprovider: libvirt\n").lab
-    vagrantfile = render(make_plan(lab), LabPaths(LAB_DIR / "demo"))["Vagrantfile"]
+    vagrantfile = render(plan_lab(lab), LabPaths(LAB_DIR / "demo"))["Vagrantfile"]
     assert "LIBVIRT_URI" not in vagrantfile
     assert "lv.uri" not in vagrantfile
 

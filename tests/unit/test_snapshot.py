@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -30,13 +31,16 @@ from labctl.lab.snapshot import (
 )
 from labctl.lab.state import LabState, PhaseRecord, load_state, save_state, spec_hash
 from labctl.lab.workflow import Runtime
-from labctl.plan import Plan, make_plan
+from labctl.providers import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.tools.vagrant import parse_snapshot_list
 
+if TYPE_CHECKING:
+    from labctl.plan import Plan
+
 
 def plan_of(text: str = "name: demo\n") -> Plan:
-    return make_plan(parse_lab(text).lab)
+    return plan_lab(parse_lab(text).lab)
 
 
 class RecordingBackend:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labctl.errors import ExitCode, SpecError
+from labctl.providers import plan_lab
 from labctl.spec.loader import default_lab, load_lab, parse_lab
 
 
@@ -23,8 +24,8 @@ def test_minimal_spec_takes_every_default() -> None:
         "v1.31.12+k3s1",
     )
     assert (lab.servers.count, lab.agents.count, lab.agents.memory) == (1, 2, 2048)
-    assert lab.resolved_box == "bento/ubuntu-24.04"
-    assert parse_lab("name: demo\nprovider: libvirt\n").lab.resolved_box == "generic/ubuntu2204"
+    assert plan_lab(lab).box == "bento/ubuntu-24.04"
+    assert plan_lab(parse_lab("name: demo\nprovider: libvirt\n").lab).box == "generic/ubuntu2204"
 
 
 def test_the_builtin_default_lab_is_one_server_two_agents() -> None:

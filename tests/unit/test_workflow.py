@@ -11,11 +11,13 @@ import pytest
 from labctl.errors import BootError, InterruptedByUserError, UsageError
 from labctl.lab.state import LabState, first_pending, load_state, spec_hash
 from labctl.lab.workflow import Runtime, select, walk
-from labctl.plan import Phase, make_plan
+from labctl.providers import plan_lab
 from labctl.spec.loader import parse_lab
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from labctl.plan import Phase
 
 
 class Recorder:
@@ -46,7 +48,7 @@ def all_running(rt: Runtime) -> set[str]:
 
 
 def runtime(tmp_path: Path, text: str = "name: demo\n") -> Runtime:
-    return Runtime(make_plan(parse_lab(text).lab), tmp_path, Recorder())
+    return Runtime(plan_lab(parse_lab(text).lab), tmp_path, Recorder())
 
 
 def handlers(calls: list[str], fail: str | None = None, interrupt: str | None = None):  # type: ignore[no-untyped-def]
@@ -61,7 +63,7 @@ def handlers(calls: list[str], fail: str | None = None, interrupt: str | None = 
 
 
 def runtime_plan():  # type: ignore[no-untyped-def]
-    return make_plan(parse_lab("name: demo\n").lab)
+    return plan_lab(parse_lab("name: demo\n").lab)
 
 
 def test_a_full_walk_runs_every_phase_and_saves_state(tmp_path: Path) -> None:
@@ -145,7 +147,7 @@ def test_select_rejects_unknown_and_reversed_phases() -> None:
         select(plan, "bake", None)
     with pytest.raises(UsageError, match="comes after"):
         select(plan, "checks", "boot")
-    single_node = make_plan(parse_lab("name: one\nagents: {count: 0}\n").lab)
+    single_node = plan_lab(parse_lab("name: one\nagents: {count: 0}\n").lab)
     with pytest.raises(UsageError, match="no phase 'k3s-agents'") as caught:
         select(single_node, "k3s-agents", None)
     assert caught.value.hint.startswith("its phases are: preflight, render, boot")

@@ -20,6 +20,7 @@ on and left on (other bridges on the host may rely on it). All of it needs root.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import itertools
 import json
@@ -28,12 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labctl.errors import HostNetworkError
-from labctl.plan import lxc_bridge_name
 from labctl.providers.lxc._run import probe, require_root, run
 
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
-# The bridge's name is part of the plan (the Vagrantfile names it too): one rule, one place.
-bridge_name = lxc_bridge_name
+IFNAME_MAX = 15  # Linux interface names: IFNAMSIZ 16 with the trailing NUL
+
+
+def bridge_name(lab: str) -> str:
+    """The host bridge of an lxc lab: `lc-<lab>`, with a digest when that exceeds 15 chars."""
+    name = f"lc-{lab}"
+    if len(name) <= IFNAME_MAX:
+        return name
+    return f"lc-{lab[:7]}-{hashlib.sha256(lab.encode()).hexdigest()[:4]}"
+
+
 
 
 def tag(lab: str) -> str:

@@ -1,0 +1,146 @@
+"""The provider seam: everything that differs by kind of machine, asked of one object.
+
+Core code never compares a provider's name. It holds a `Provider` (the plan carries the lab's,
+chosen by `labctl.providers.get`) and asks it: which box by default, which block of the
+Vagrantfile, which host bridge, which preflight rules, how its machines boot, where its
+snapshots go, what teardown must remove besides the machines, and how to run a command on a
+machine. The defaults here are what a plain Vagrant provider does; a provider overrides what
+differs. Methods that touch the host import their edges lazily, so planning stays pure.
+"""
+
+from __future__ import annotations
+
+from abc import ABC
+from ipaddress import IPv4Network
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from contextlib import AbstractContextManager
+    from pathlib import Path
+
+    from labctl.checks.runner import Executor
+    from labctl.doctor import Finding, HostFacts
+    from labctl.lab.snapshot import Backend
+    from labctl.plan import Plan
+    from labctl.spec.model import Lab
+    from labctl.tools.vagrant import VagrantLab
+
+    Rule = Callable[[Plan, HostFacts], Finding | None]
+    Step = Callable[[str], None]
+
+# The fleet allocates lab subnets from here unless the provider restricts it.
+FLEET_DEFAULT_RANGE = IPv4Network("10.200.0.0/16")
+
+
+class Provider(ABC):
+    """One kind of machine labctl can build a lab on (registered as a `labctl.providers` entry
+    point). Instances are stateless; one per process is enough."""
+
+    name: ClassVar[str]
+    """What lab.yaml's `provider:` says, and Vagrant's provider name."""
+    label: ClassVar[str]
+    """How people write it: "VirtualBox", "libvirt (KVM)"."""
+    default_box: ClassVar[str]
+    vagrant_block: ClassVar[str]
+    """The template (under templates/) of each machine's provider block in the Vagrantfile."""
+    vagrant_preamble: ClassVar[str | None] = None
+    """A template rendered once before `Vagrant.configure`, where the block needs Ruby set-up."""
+    boots_together: ClassVar[bool] = False
+    """Whether `vagrant up` of all machines at once is safe (else: first alone, then the rest)."""
+    machines_share_host_memory: ClassVar[bool] = False
+    """Memory limits are ceilings (containers), not reservations (VMs)."""
+    places_remotely: ClassVar[bool] = False
+    """Whether a fleet may place its labs on other hypervisors (`labctl fleet up --hosts`)."""
+    config_section: ClassVar[str | None] = None
+    """The lab.yaml section only this provider reads (`libvirt:`), if any."""
+    disk_estimate_mib: ClassVar[tuple[int, int]] = (6144, 1536)
+    """(per machine, for the boxes) disk a lab of this provider takes: estimates, not measurements."""
+
+    def __repr__(self) -> str:
+        return f"<provider {self.name}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Provider) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    # --- planning and rendering (pure) -----------------------------------------------------
+
+    def network_bridge(self, lab_name: str) -> str | None:
+        """The host bridge labctl itself creates for the lab network, if the provider needs one."""
+        return None
+
+    def vagrant_context(self, lab: Lab) -> Mapping[str, object]:
+        """Extra values the provider's Vagrantfile templates read."""
+        return {}
+
+    def machines_remote(self, lab: Lab) -> bool:
+        """Whether the machines run on another host (their memory is not this host's)."""
+        return False
+
+    def spec_warnings(self, lab: Lab) -> Sequence[tuple[tuple[str | int, ...], str]]:
+        """Advisories about a valid spec that this provider would handle badly: (field path, text)."""
+        return ()
+
+    # --- the host: preflight, fleets -------------------------------------------------------
+
+    def host_probes(self) -> Mapping[str, tuple[list[str], float]]:
+        """Extra commands doctor runs for this provider only (slow ones), by fact name."""
+        return {}
+
+    def preflight_rules(self) -> Sequence[Rule]:
+        """The provider's own preflight judges, run after the shared ones for Vagrant."""
+        return ()
+
+    def machines_dir(self, facts: HostFacts) -> Path:
+        """Where the machines' disks go on this host (doctor checks its free space)."""
+        raise NotImplementedError
+
+    def fleet_ranges(self, networks_conf: str | None) -> tuple[IPv4Network, ...]:
+        """Where a fleet's lab subnets may come from on this host; `networks_conf` is the text
+        of the host's network allow-list where the provider has one (HostFacts)."""
+        del networks_conf
+        return (FLEET_DEFAULT_RANGE,)
+
+    def fleet_no_fit_hint(self) -> str:
+        return "pass wider allowed ranges, free the networks in use, or use fewer labs"
+
+    def fleet_memory_warning(self, labs: int, need: int, free: int) -> str:
+        return (
+            f"the {labs} labs need {need} MiB together but {free} MiB is free: they cannot all "
+            "run on this host; use fewer labs or smaller machines, or spread them over libvirt "
+            "hypervisors"
+        )
+
+    # --- the lifecycle (edges) -------------------------------------------------------------
+
+    def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
+        """Prepare the host before `vagrant up` (networks, leftovers of an interrupted boot)."""
+
+    def after_destroy(self, plan: Plan) -> Iterator[str]:
+        """Remove what labctl put on the host for the lab besides its machines."""
+        return iter(())
+
+    def snapshot_backend(self, plan: Plan, lab_dir: Path) -> Backend:
+        """How this provider saves and restores machine snapshots (Vagrant's own by default)."""
+        from labctl.lab.snapshot import VagrantBackend  # noqa: PLC0415
+
+        return VagrantBackend(lab_dir, self.name, self.boots_together)
+
+    def snapshot_copies_outlive_machines(self) -> bool:
+        """Whether snapshots are labctl's own copies that `destroy` must delete (else they go
+        with the machines)."""
+        return False
+
+    def command_executor(self, known_hosts: Path) -> AbstractContextManager[Executor]:
+        """How labctl runs a command on one of the lab's machines: SSH, with the lab's own
+        known_hosts, through the address (and jump) the machine's target names."""
+        from labctl.tools.ssh import SshPool  # noqa: PLC0415 - edges load only when used
+
+        return SshPool(known_hosts)
+
+    def local_box_hint(self, box: str) -> str | None:
+        """For a box built on this host rather than downloaded: the command that builds it."""
+        return None
