@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 Datastore = Literal["sqlite", "etcd"]
 
+
 class Role(StrEnum):
     """What a machine is for; the value is also its Ansible group."""
 

@@ -55,7 +55,7 @@ class Provider(ABC):
     config_section: ClassVar[str | None] = None
     """The lab.yaml section only this provider reads (`libvirt:`), if any."""
     disk_estimate_mib: ClassVar[tuple[int, int]] = (6144, 1536)
-    """(per machine, for the boxes) disk a lab of this provider takes: estimates, not measurements."""
+    """(per machine, for the boxes) MiB of disk a lab takes: estimates, not measurements."""
 
     def __repr__(self) -> str:
         return f"<provider {self.name}>"
@@ -81,7 +81,7 @@ class Provider(ABC):
         return False
 
     def spec_warnings(self, lab: Lab) -> Sequence[tuple[tuple[str | int, ...], str]]:
-        """Advisories about a valid spec that this provider would handle badly: (field path, text)."""
+        """Advisories on a valid spec that this provider would handle badly: (field path, text)."""
         return ()
 
     # --- the host: preflight, fleets -------------------------------------------------------
@@ -116,8 +116,9 @@ class Provider(ABC):
 
     # --- the lifecycle (edges) -------------------------------------------------------------
 
-    def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
-        """Prepare the host before `vagrant up` (networks, leftovers of an interrupted boot)."""
+    def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:  # noqa: B027
+        """Prepare the host before `vagrant up` (networks, leftovers of an interrupted boot);
+        nothing to do by default, so not abstract."""
 
     def after_destroy(self, plan: Plan) -> Iterator[str]:
         """Remove what labctl put on the host for the lab besides its machines."""

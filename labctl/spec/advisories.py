@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 
     from labctl.spec.loader import LoadedLab
 
+
 def advisories(
     loaded: LoadedLab,
     host_free_mib: int | None,

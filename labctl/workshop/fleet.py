@@ -9,7 +9,7 @@ Argo CD passwords under `secrets/`, its own state and lock, and its own kubeconf
 Subnets come from the ranges the provider allows (`allowed_ranges`): VirtualBox only lets
 host-only networks use 192.168.56.0/21 unless /etc/vbox/networks.conf lists others (read with
 doctor's `parse_networks_conf`); libvirt and lxc networks are labctl's own, so the fleet takes
-them from FLEET_DEFAULT_RANGE. Each lab gets the smallest subnet that holds its machines (they
+them from base.FLEET_DEFAULT_RANGE. Each lab gets the smallest subnet that holds its machines (they
 take addresses from .10 up, spec.FIRST_MACHINE_OFFSET), none overlapping another lab or a network
 the host already uses (`networks_in_use`). The same inputs always give the same fleet, and `keep`
 pins labs that exist already to the subnets they have, so a second `fleet up` finds them again.

@@ -43,8 +43,6 @@ def bridge_name(lab: str) -> str:
     return f"lc-{lab[:7]}-{hashlib.sha256(lab.encode()).hexdigest()[:4]}"
 
 
-
-
 def tag(lab: str) -> str:
     """The marker on everything labctl adds to the host for `lab`."""
     return f"labctl:{lab}"
