@@ -54,7 +54,13 @@ class Provider(ABC):
     """Whether a fleet may place its labs on other hypervisors (`labctl fleet up --hosts`)."""
     config_section: ClassVar[str | None] = None
     """The lab.yaml section only this provider reads (`libvirt:`), if any."""
-    disk_estimate_mib: ClassVar[tuple[int, int]] = (6144, 1536)
+    boxes_built_locally: ClassVar[bool] = False
+    """Boxes are built on this host (`labctl box build`), never downloaded."""
+    host_interface_prefixes: ClassVar[tuple[str, ...]] = ()
+    """Host interfaces the provider itself creates for lab networks (vboxnet, virbr)."""
+    # A VM disk holds Ubuntu, K3s and its images and logs (linked clones/backing files share
+    # the box image).
+    disk_estimate_mib: ClassVar[tuple[int, int]] = (4096, 2048)
     """(per machine, for the boxes) MiB of disk a lab takes: estimates, not measurements."""
 
     def __repr__(self) -> str:
@@ -93,6 +99,16 @@ class Provider(ABC):
     def preflight_rules(self) -> Sequence[Rule]:
         """The provider's own preflight judges, run after the shared ones for Vagrant."""
         return ()
+
+    def check_host_network(  # noqa: B027 - nothing to add by default, so not abstract
+        self, lab: IPv4Network, facts: HostFacts, fails: list[str], fixes: list[str]
+    ) -> None:
+        """Add what this provider cannot use about the lab network on this host (doctor's
+        `network` finding): a fail to `fails`, and how to fix it to `fixes`."""
+
+    def local_box_fix(self, box: str) -> str:
+        """How to get a box built on this host (for providers with boxes_built_locally)."""
+        return f"add it: `vagrant box add --name {box} --provider {self.name} FILE.box`"
 
     def machines_dir(self, facts: HostFacts) -> Path:
         """Where the machines' disks go on this host (doctor checks its free space)."""

@@ -5,16 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from labctl.doctor.findings import FIRMWARE_FIX, Finding, linux_only, plugin_finding
+from labctl.doctor.parse import normalize_arch
 from labctl.providers.base import Provider
 from labctl.render import ruby_string
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
     from labctl.doctor import HostFacts
+    from labctl.plan import Plan
+    from labctl.providers.base import Rule
     from labctl.spec.model import Lab, LibvirtConnection
-
-LIBVIRT_TIMEOUT = 8.0
 
 
 class Libvirt(Provider):
@@ -42,6 +44,9 @@ class Libvirt(Provider):
     def host_probes(self) -> Mapping[str, tuple[list[str], float]]:
         # An answer can take seconds, so libvirtd is asked only for a libvirt lab.
         return {"libvirt": (["virsh", "-c", "qemu:///system", "version"], LIBVIRT_TIMEOUT)}
+
+    def preflight_rules(self) -> Sequence[Rule]:
+        return (_provider, _libvirt, _cpu_virt)
 
     def machines_dir(self, facts: HostFacts) -> Path:
         del facts
@@ -82,3 +87,56 @@ def libvirt_where(conn: LibvirtConnection) -> str:
     port = f" port {conn.port}" if conn.port else ""
     how = "over SSH" if conn.connect_via_ssh else "over TLS"
     return f"{user}{conn.host}{port}, libvirt {how}"
+
+
+LIBVIRT_TIMEOUT = 8.0
+
+
+def _libvirt(plan: Plan, facts: HostFacts) -> Finding:
+    if facts.virsh_path is None:
+        return Finding(
+            "libvirt",
+            "fail",
+            "libvirt's client `virsh` is not installed"
+            + ("" if facts.libvirtd_path else ", nor the libvirtd daemon"),
+            "`sudo apt install libvirt-daemon-system libvirt-clients qemu-system-x86`",
+        )
+    if facts.libvirt_reachable is None:
+        return Finding("libvirt", "warn", "libvirtd was not asked (not a libvirt lab)", "")
+    if not facts.libvirt_reachable:
+        return Finding(
+            "libvirt",
+            "fail",
+            "libvirtd does not answer at qemu:///system: " + facts.probe_error("libvirt"),
+            "start libvirtd (`sudo systemctl enable --now libvirtd`) and add yourself to the "
+            "libvirt group (`sudo adduser $USER libvirt`, then log in again)",
+        )
+    return Finding("libvirt", "ok", "libvirtd answers at qemu:///system")
+
+
+def _cpu_virt(plan: Plan, facts: HostFacts) -> Finding:
+    """The libvirt lab renders `lv.driver = "kvm"`: it needs /dev/kvm, and real VT-x/AMD-V."""
+    if not facts.kvm_device:
+        return Finding(
+            "cpu-virt",
+            "fail",
+            "/dev/kvm is missing: the libvirt lab runs on KVM (lv.driver = kvm)",
+            f"{FIRMWARE_FIX}, then load kvm_intel or kvm_amd (`sudo modprobe kvm_intel`)",
+        )
+    x86 = normalize_arch(facts.arch) in {"amd64", "386"}
+    if x86 and facts.cpu_virt_flags is not None and not facts.cpu_virt_flags:
+        return Finding(
+            "cpu-virt",
+            "warn",
+            "/dev/kvm exists but the CPU advertises neither vmx nor svm (a VM without nested "
+            "virtualization): KVM guests may crawl or hang",
+            "enable nested virtualization on the outer hypervisor, or use `provider: lxc`",
+        )
+    return Finding("cpu-virt", "ok", "/dev/kvm present")
+
+
+def _provider(plan: Plan, facts: HostFacts) -> Finding | None:
+    """libvirt's Vagrant plugin, on Linux."""
+    return linux_only(plan.lab.provider, facts) or plugin_finding(
+        "provider", facts, "vagrant-libvirt", "sudo apt install vagrant-libvirt", None
+    )

@@ -28,8 +28,6 @@ from labctl.catalogue import CHECK_NAMES
 # read from the installed metadata without importing any provider.
 PROVIDER_GROUP = "labctl.providers"
 DEFAULT_PROVIDER = "virtualbox"
-# Provider sections: a lab.yaml section named after the one provider that reads it.
-PROVIDER_SECTIONS = ("libvirt",)
 K3sComponent = Literal[
     "coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"
 ]
@@ -466,13 +464,13 @@ def _libvirt_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
     }
     if not given:
         return []
-    section = "libvirt"
-    if section in PROVIDER_SECTIONS and lab.provider != section:
+    owner = "libvirt"  # the section is named after the one provider that reads it
+    if lab.provider != owner:
         return [
             (
-                (section,),
-                f"only the {section} provider reads `{section}:`; this lab uses {lab.provider}: "
-                f"remove the section or set `provider: {section}`",
+                (owner,),
+                f"only the {owner} provider reads `{owner}:`; this lab uses {lab.provider}: "
+                f"remove the section or set `provider: {owner}`",
             )
         ]
     problems: list[tuple[tuple[str | int, ...], str]] = []

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from labctl.doctor import MIN_VAGRANT, Finding, HostFacts, gather_facts, judge, preflight
+from labctl.doctor import Finding, HostFacts, gather_facts, judge, preflight
+from labctl.doctor.findings import MIN_VAGRANT
 from labctl.errors import PreflightFailedError
 from labctl.providers import plan_lab
 from labctl.spec.model import Lab

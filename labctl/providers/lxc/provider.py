@@ -14,12 +14,12 @@ from labctl.providers.base import Provider
 from labctl.providers.lxc.network import bridge_name
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from labctl.doctor import HostFacts
     from labctl.lab.snapshot import Backend
     from labctl.plan import Plan
-    from labctl.providers.base import Step
+    from labctl.providers.base import Rule, Step
     from labctl.tools.vagrant import VagrantLab
 
 
@@ -30,11 +30,22 @@ class Lxc(Provider):
     vagrant_block = "vagrant/lxc.rb.j2"
     vagrant_preamble = "vagrant/lxc-preamble.rb.j2"
     machines_share_host_memory = True
+    boxes_built_locally = True
     # A copied rootfs (~360 MB measured) plus K3s; the box is ~85 MiB once added.
     disk_estimate_mib = (1536, 512)
 
     def network_bridge(self, lab_name: str) -> str | None:
         return bridge_name(lab_name)
+
+    def preflight_rules(self) -> Sequence[Rule]:
+        from labctl.providers.lxc.preflight import RULES  # noqa: PLC0415 - doctor only
+
+        return RULES
+
+    def local_box_fix(self, box: str) -> str:
+        from labctl.providers.lxc.preflight import lxc_box_fix  # noqa: PLC0415
+
+        return lxc_box_fix(box)
 
     def machines_dir(self, facts: HostFacts) -> Path:
         del facts

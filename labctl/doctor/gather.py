@@ -1,0 +1,214 @@
+"""The edge of doctor: runs host tools (argument lists, short timeouts, never a shell) and reads
+/proc and /sys. Every probe is tolerant: a missing tool is a fact to report, not a crash."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from labctl.doctor.facts import DiskSpace, HostFacts
+from labctl.doctor.host import free_memory_mib
+from labctl.doctor.parse import (
+    Version,
+    cgroup_facts,
+    dotted,
+    parse_addresses,
+    parse_box_list,
+    parse_cpu_flags,
+    parse_machine_folder,
+    parse_plugin_list,
+    parse_routes,
+    parse_vboxmanage_version,
+    parse_version,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from labctl.plan import Plan
+
+# VirtualBox 6.1.28+ on Linux, macOS and Solaris only lets host-only networks use these ranges
+# unless /etc/vbox/networks.conf lists others (the file then replaces the default).
+VBOX_NETWORKS_CONF = Path("/etc/vbox/networks.conf")
+
+
+PROBE_TIMEOUT = 10.0  # seconds; Vagrant's Ruby start-up alone takes ~1 s
+
+
+@dataclass(frozen=True)
+class _Output:
+    ok: bool
+    stdout: str
+    error: str
+
+
+def _run(argv: list[str], timeout: float = PROBE_TIMEOUT) -> _Output:
+    """Run a probe; never raises: a missing tool, a timeout or a non-zero exit is an answer."""
+    env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "LC_ALL": "C"}
+    try:
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
+    except FileNotFoundError:
+        return _Output(ok=False, stdout="", error=f"{argv[0]} is not installed")
+    except subprocess.TimeoutExpired:
+        return _Output(False, "", f"`{' '.join(argv)}` gave no answer within {timeout:g} s")
+    except OSError as exc:
+        return _Output(False, "", f"`{' '.join(argv)}` could not run: {exc}")
+    if proc.returncode != 0:
+        lines = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+        tail = lines[-1].strip() if lines else f"exit code {proc.returncode}"
+        return _Output(False, proc.stdout, f"`{' '.join(argv)}` failed: {tail}")
+    return _Output(True, proc.stdout, "")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def _disk_space(purpose: str, path: Path) -> DiskSpace | None:
+    """Free space for `path`, measured at its nearest existing ancestor."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        usage = shutil.disk_usage(probe)
+        device = probe.stat().st_dev
+    except OSError:
+        return None
+    return DiskSpace(purpose, str(path), str(probe), usage.free // (1024 * 1024), device)
+
+
+def _vagrant_home() -> Path:
+    return Path(os.environ.get("VAGRANT_HOME") or Path.home() / ".vagrant.d")
+
+
+def gather_facts(plan: Plan) -> HostFacts:
+    """Probe the host once for everything `judge` needs; slow probes run side by side.
+
+    libvirtd is only asked (`virsh -c qemu:///system version`) for a libvirt lab, because an
+    answer can take seconds; everything else is probed whatever the provider, so `labctl doctor`
+    shows the whole host.
+    """
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only doctor needs threads
+
+    provider = plan.provider
+    which = {
+        name: shutil.which(name)
+        for name in (
+            "vagrant",
+            "VBoxManage",
+            "virsh",
+            "libvirtd",
+            "lxc-create",
+            "lxc-info",
+            "iptables",
+            "sudo",
+            "ip",
+        )
+    }
+    errors: dict[str, str] = {}
+    probes: dict[str, tuple[list[str], float]] = {}
+    if which["vagrant"]:
+        probes["vagrant-version"] = (["vagrant", "--version"], PROBE_TIMEOUT)
+        probes["vagrant-plugins"] = (
+            ["vagrant", "plugin", "list", "--machine-readable"],
+            PROBE_TIMEOUT,
+        )
+        probes["vagrant-boxes"] = (["vagrant", "box", "list", "--machine-readable"], PROBE_TIMEOUT)
+    if which["VBoxManage"]:
+        probes["virtualbox-version"] = (["VBoxManage", "--version"], PROBE_TIMEOUT)
+        probes["virtualbox-properties"] = (
+            ["VBoxManage", "list", "systemproperties"],
+            PROBE_TIMEOUT,
+        )
+    for name, (argv, timeout) in provider.host_probes().items():
+        if shutil.which(argv[0]):
+            probes[name] = (argv, timeout)
+    if which["lxc-create"]:
+        probes["lxc-version"] = (["lxc-create", "--version"], PROBE_TIMEOUT)
+    if which["sudo"]:
+        probes["sudo"] = (["sudo", "-n", "true"], PROBE_TIMEOUT)
+    if which["ip"]:
+        probes["routes"] = (["ip", "-j", "-4", "route", "show"], PROBE_TIMEOUT)
+        probes["addresses"] = (["ip", "-j", "-4", "addr", "show"], PROBE_TIMEOUT)
+
+    with ThreadPoolExecutor(max_workers=max(len(probes), 1)) as pool:
+        futures = {
+            name: pool.submit(_run, argv, timeout) for name, (argv, timeout) in probes.items()
+        }
+        out = {name: future.result() for name, future in futures.items()}
+    for name, result in out.items():
+        if not result.ok and name != "sudo":  # sudo refusing is the answer, not a fault
+            errors[name] = result.error
+
+    def answer(name: str, parse: Callable[[str], Any]) -> Any:
+        result = out.get(name)
+        if result is None or not result.ok:
+            return None
+        try:
+            return parse(result.stdout)
+        except (ValueError, KeyError, TypeError) as exc:
+            errors[name] = f"could not read the output: {exc}"
+            return None
+
+    machine_folder = answer("virtualbox-properties", parse_machine_folder)
+    cpuinfo = _read(Path("/proc/cpuinfo"))
+    layout, controllers = cgroup_facts()
+    try:
+        euid: int | None = os.geteuid()
+    except AttributeError:  # Windows has no euid
+        euid = None
+    libvirt = out.get("libvirt")
+    facts = HostFacts(
+        system=platform.system(),
+        arch=platform.machine(),
+        euid=euid,
+        vagrant_path=which["vagrant"],
+        vagrant_version=answer("vagrant-version", lambda s: _version_text(parse_version(s))),
+        vagrant_plugins=answer("vagrant-plugins", parse_plugin_list),
+        boxes=answer("vagrant-boxes", parse_box_list),
+        vboxmanage_path=which["VBoxManage"],
+        virtualbox_version=answer("virtualbox-version", parse_vboxmanage_version),
+        virtualbox_machine_folder=machine_folder,
+        virsh_path=which["virsh"],
+        libvirtd_path=which["libvirtd"] or _existing("/usr/sbin/libvirtd"),
+        libvirt_reachable=None if libvirt is None else libvirt.ok,
+        lxc_create_path=which["lxc-create"],
+        lxc_info_path=which["lxc-info"],
+        lxc_version=answer("lxc-version", lambda s: _version_text(parse_version(s))),
+        iptables_path=which["iptables"] or _existing("/usr/sbin/iptables"),
+        sudo_nopasswd=None if "sudo" not in out else out["sudo"].ok,
+        cgroup_layout=layout,
+        cgroup_controllers=controllers,
+        cpu_virt_flags=None if cpuinfo is None else parse_cpu_flags(cpuinfo),
+        kvm_device=Path("/dev/kvm").exists(),
+        free_memory_mib=free_memory_mib(),
+        disks=(),
+        vbox_networks_conf=_read(VBOX_NETWORKS_CONF),
+        routes=answer("routes", parse_routes),
+        addresses=answer("addresses", parse_addresses),
+        probe_errors=tuple(sorted(errors.items())),
+    )
+    disks = [
+        _disk_space("boxes", _vagrant_home() / "boxes"),
+        _disk_space("machines", provider.machines_dir(facts)),
+    ]
+    return replace(facts, disks=tuple(d for d in disks if d is not None))
+
+
+def _version_text(version: Version | None) -> str | None:
+    return None if version is None else dotted(version)
+
+
+def _existing(path: str) -> str | None:
+    """Tools root runs from /usr/sbin, which a user's PATH may lack."""
+    return path if Path(path).exists() else None
