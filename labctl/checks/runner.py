@@ -29,6 +29,7 @@ from labctl.checks.model import (
 )
 from labctl.checks.registry import BY_NAME, CHECKS
 from labctl.errors import ExitCode, LabctlError, UsageError
+from labctl.render import LabPaths
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -100,9 +101,7 @@ def load_credentials(lab_dir: Path) -> Credentials:
     """The secrets the addon checks need, from the files the playbooks saved (0600) in the lab
     directory; a missing file leaves its field None and the check that needs it fails clearly."""
 
-    from labctl.lab.labdir import lab_paths  # noqa: PLC0415 - the one place secret paths are named
-
-    paths = lab_paths(lab_dir)
+    paths = LabPaths(PurePosixPath(lab_dir.as_posix()))  # where render names the secrets
 
     def read(file: PurePosixPath) -> str | None:
         path = Path(str(file))

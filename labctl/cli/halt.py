@@ -12,8 +12,8 @@ def halt(file: SpecArg = None) -> None:
     `labctl up` boots them again without re-provisioning.
     """
     from labctl.lab.lock import lab_lock  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.lab.machines import halt_machines  # noqa: PLC0415
     from labctl.lab.workflow import forget_phases  # noqa: PLC0415
-    from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415
 
     resolved = resolve(file)
     lab_dir = resolved.lab_dir
@@ -21,7 +21,7 @@ def halt(file: SpecArg = None) -> None:
         if not (lab_dir / "Vagrantfile").exists():
             OUT.line(f"Lab {resolved.plan.name} has never been rendered; nothing to halt.")
             return
-        VagrantLab.for_lab(lab_dir).halt()
+        halt_machines(lab_dir)
         rerun = {"boot", "wait-ssh", "checks"}
         keep = [p.name for p in resolved.plan.phases if p.name not in rerun]
         forget_phases(lab_dir, resolved.plan.name, keep=keep)

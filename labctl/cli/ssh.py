@@ -26,7 +26,7 @@ def ssh(
     import subprocess  # noqa: PLC0415 - lazy: keeps --help fast
     from pathlib import Path  # noqa: PLC0415
 
-    from labctl.lab.workflow import load_targets  # noqa: PLC0415
+    from labctl.lab.targets import load_targets  # noqa: PLC0415
 
     resolved = resolve(Path(file) if file else None)
     name = find_machine(resolved, node)

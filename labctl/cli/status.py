@@ -11,16 +11,14 @@ def status(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
 
     Machines as Vagrant sees them, their planned addresses, and the phases `up` has done.
     """
+    from labctl.lab.machines import machine_states  # noqa: PLC0415
     from labctl.lab.state import first_pending, load_state, spec_hash  # noqa: PLC0415
-    from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415
 
     resolved = resolve(file)
     plan, lab_dir = resolved.plan, resolved.lab_dir
     state = load_state(lab_dir, plan.name)
     current = spec_hash(plan.lab)
-    states: dict[str, str] = {}
-    if (lab_dir / "Vagrantfile").exists():
-        states = {m.name: m.state for m in VagrantLab.for_lab(lab_dir).status()}
+    states = machine_states(lab_dir)
     machines = [
         {
             "name": m.name,

@@ -53,7 +53,6 @@ from labctl.lab.state import LabState
 if TYPE_CHECKING:
     from labctl.lab.workflow import Runtime
     from labctl.plan import Phase, Plan
-    from labctl.tools.vagrant import VagrantLab
 
 BASELINE = "baseline"
 MANIFEST = "snapshots.json"
@@ -280,68 +279,6 @@ def each(names: Iterable[str], action: Callable[[str], None]) -> None:
             raise error
 
 
-@dataclass(frozen=True)
-class VagrantBackend:
-    """VirtualBox and libvirt: Vagrant's snapshot commands, one per machine."""
-
-    lab_dir: Path
-    provider: str
-    boots_together: bool = False
-
-    def _vagrant(self) -> VagrantLab:
-        from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415 - edges load only when used
-
-        return VagrantLab.for_lab(self.lab_dir)
-
-    def _require_created(self, machines: tuple[str, ...]) -> None:
-        states = {m.name: m.state for m in self._vagrant().status()}
-        missing = [m for m in machines if states.get(m, "not_created") == "not_created"]
-        if missing:
-            raise SnapshotError(f"not created yet: {', '.join(missing)}", "run `labctl up` first")
-
-    def save(self, machines: tuple[str, ...], name: str, on_step: Step) -> None:
-        self._require_created(machines)
-        vagrant = self._vagrant()
-
-        def one(machine: str) -> None:
-            on_step(f"{machine}: vagrant snapshot save {name}")
-            vagrant.snapshot_save(machine, name)
-
-        each(machines, one)
-
-    def restore(self, machines: tuple[str, ...], name: str, on_step: Step) -> None:
-        self._require_created(machines)
-        vagrant = self._vagrant()
-
-        def one(machine: str) -> None:
-            if name not in vagrant.snapshot_list(machine):
-                raise SnapshotError(
-                    f"{machine} has no provider snapshot {name!r} (removed outside labctl?)",
-                    f"`vagrant snapshot list {machine}` in {self.lab_dir} shows what it has",
-                )
-            on_step(f"{machine}: vagrant snapshot restore {name}")
-            vagrant.snapshot_restore(machine, name)
-
-        each(machines, one)
-        stopped = [m.name for m in vagrant.status() if m.name in machines and m.state != "running"]
-        if stopped:
-            on_step(f"booting {', '.join(stopped)}: the snapshot left them stopped")
-            vagrant.up_all(
-                stopped, self.provider, lambda _m, _line: None, together=self.boots_together
-            )
-
-    def delete(self, machines: tuple[str, ...], name: str, on_step: Step) -> None:
-        vagrant = self._vagrant()
-        created = {m.name for m in vagrant.status() if m.state != "not_created"}
-
-        def one(machine: str) -> None:
-            if machine in created and name in vagrant.snapshot_list(machine):
-                on_step(f"{machine}: vagrant snapshot delete {name}")
-                vagrant.snapshot_delete(machine, name)
-
-        each(machines, one)
-
-
 def backend_for(plan: Plan, lab_dir: Path) -> Backend:
     """The lab's provider decides how its machines are snapshotted."""
     return plan.provider.snapshot_backend(plan, lab_dir)
@@ -444,7 +381,7 @@ def restore_snapshot(
 def _refresh_and_wait(lab_dir: Path, machines: tuple[str, ...], on_step: Step) -> None:
     """Ask Vagrant again how to reach the machines (a restored VM may get new ports), save it
     for `ssh` and `check`, and return once every machine answers over SSH."""
-    from labctl.lab.workflow import save_targets  # noqa: PLC0415
+    from labctl.lab.targets import save_targets  # noqa: PLC0415
     from labctl.tools.ssh import SshPool  # noqa: PLC0415
     from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415
 

@@ -7,11 +7,9 @@ in state.json before it propagates, and the next `up` picks up there.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from labctl.errors import (
@@ -23,12 +21,14 @@ from labctl.errors import (
     UsageError,
 )
 from labctl.lab.state import LabState, PhaseRecord, load_state, save_state, spec_hash
+from labctl.lab.targets import load_targets, save_targets
 from labctl.tools.procs import children_stop_on_interrupt, stop_children
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from labctl.checks import CheckResult
     from labctl.plan import Phase, Plan
-    from labctl.tools.ssh import SshTarget
 
 
 class Progress(Protocol):
@@ -206,35 +206,6 @@ HANDLERS: dict[str, Handler] = {
     "checks": _checks,
     "baseline": _baseline,
 }
-
-
-def save_targets(lab_dir: Path, targets: dict[str, SshTarget]) -> None:
-    """Remember how to reach each machine (ssh.json) for `ssh`, `check` and `status`."""
-    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
-
-    data = {
-        name: {"name": t.name, "host": t.host, "port": t.port, "user": t.user,
-               "key_file": str(t.key_file)}
-        for name, t in sorted(targets.items())
-    }  # fmt: skip
-    write_atomic(lab_dir / "ssh.json", json.dumps(data, indent=2) + "\n", mode=0o600)
-
-
-def load_targets(lab_dir: Path) -> dict[str, SshTarget]:
-    from labctl.tools.ssh import SshTarget  # noqa: PLC0415
-
-    path = lab_dir / "ssh.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BootError(
-            "this lab has not been booted, so labctl does not know how to reach it",
-            "run `labctl up` first",
-        ) from None
-    return {
-        name: SshTarget(f["name"], f["host"], int(f["port"]), f["user"], Path(f["key_file"]))
-        for name, f in raw.items()
-    }
 
 
 def select(plan: Plan, start: str | None, until: str | None) -> tuple[Phase, ...]:

@@ -142,7 +142,7 @@ class Provider(ABC):
 
     def snapshot_backend(self, plan: Plan, lab_dir: Path) -> Backend:
         """How this provider saves and restores machine snapshots (Vagrant's own by default)."""
-        from labctl.lab.snapshot import VagrantBackend  # noqa: PLC0415
+        from labctl.providers.vagrant_snapshots import VagrantBackend  # noqa: PLC0415
 
         return VagrantBackend(lab_dir, self.name, self.boots_together)
 

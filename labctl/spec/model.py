@@ -2,6 +2,9 @@
 
 Rules that span fields (the subnet must hold every machine, check names exist) live in
 `cross_field_problems`, so each problem still points at one field. Everything here is pure.
+
+One file on purpose, a little over 500 lines: it is the lab.yaml schema, one document that
+`labctl schema` exports whole, and its cross-field rules read the sections side by side.
 """
 
 from __future__ import annotations

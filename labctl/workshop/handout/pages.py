@@ -1,13 +1,4 @@
-"""Handouts: a self-contained HTML page and a Markdown file per lab, for the person at the keyboard.
-
-A workshop hands every student a page with their lab's picture, how to reach each machine, the
-kubeconfig, the addon URLs and credentials, and what the smoke checks said. The page makes no
-outside request (inline CSS and SVG, no fonts, no scripts), so it opens on venue Wi-Fi or none.
-
-`render_handout(plan, facts)` and `render_index(labs)` are pure: everything read from disk
-arrives in a frozen `HandoutFacts`, gathered by `gather_facts`, and `write_handout` is the only
-writer (atomic, 0600, since the files hold credentials).
-"""
+"""The handout's pages (pure): the lab's facts in, HTML and Markdown out; and the fleet's index."""
 
 from __future__ import annotations
 
@@ -17,25 +8,27 @@ import shlex
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from labctl import __version__, resources
 from labctl.checks.demo import DEMO_API_PATH, argocd_host, demo_host
-from labctl.errors import RenderError
 from labctl.lab.kubeconfig import context_name
-from labctl.plan import Role
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Sequence
 
-    from labctl.plan import Machine, Plan
+    from labctl.plan import Plan
     from labctl.tools.ssh import SshTarget
+from labctl.workshop.handout.topology import layout
 
 CHECKS_SCHEMA = "labctl.checks/v1"
+
+
 ARGOCD_USER = "admin"
+
+
 GITLAB_USER = "root"
 
 
@@ -45,9 +38,6 @@ class KubeconfigMode(StrEnum):
     EMBED = "embed"
     FILE = "file"
     OMIT = "omit"
-
-
-# ---------------------------------------------------------------- check results
 
 
 @dataclass(frozen=True)
@@ -106,9 +96,6 @@ def parse_checks(text: str) -> ChecksSummary:
     return ChecksSummary(ok=bool(doc.get("ok")) and not failing, checks=lines)
 
 
-# ---------------------------------------------------------------- facts and files
-
-
 @dataclass(frozen=True)
 class HandoutFacts:
     """Everything a handout shows that is not in the plan: read from the lab directory.
@@ -152,179 +139,6 @@ def handout_names(lab: str) -> tuple[str, str, str]:
     return f"{lab}.html", f"{lab}.md", f"{lab}-kubeconfig.yaml"
 
 
-# ---------------------------------------------------------------- topology layout (pure)
-
-CHAR_W = 8.0  # px per character of 13px monospace, rounded up (DejaVu Sans Mono: 7.83)
-LABEL_CHAR_W = 7.6  # px per character of the 13px sans-serif labels, generous
-BOX_H = 68
-BOX_MIN_W = 176
-BOX_PAD = 12
-GAP_X = 18
-MARGIN = 20
-TRUNK_X = MARGIN + 10  # the lab network runs down the left edge to every row
-COLUMN_X = MARGIN + 34  # where boxes start, right of the trunk
-MAX_WIDTH = 1080  # fits the page's content column without scaling on a laptop screen
-MAX_COLUMNS = 5
-HOST_W = 300
-HOST_H = BOX_H
-SECTION_H = 24  # a section's title line
-DROP = 20  # from a row's branch line down to its boxes
-ROW_GAP = 14  # below a row of boxes
-
-
-@dataclass(frozen=True)
-class Rect:
-    """An axis-aligned rectangle in SVG user units."""
-
-    x: float
-    y: float
-    w: float
-    h: float
-
-    def overlaps(self, other: Rect) -> bool:
-        """True when the interiors meet (touching edges do not count)."""
-        return (
-            self.x < other.x + other.w
-            and other.x < self.x + self.w
-            and self.y < other.y + other.h
-            and other.y < self.y + self.h
-        )
-
-
-@dataclass(frozen=True)
-class Box:
-    """A machine (or the host) drawn as a card: name, role line, address."""
-
-    rect: Rect
-    kind: str  # server|agent|gitlab|host, also the CSS class
-    title: str
-    subtitle: str
-    address: str
-
-
-@dataclass(frozen=True)
-class Label:
-    """A line of text, with the box it occupies so tests can prove nothing covers it."""
-
-    x: float
-    y: float  # baseline
-    text: str
-    css: str
-
-    @property
-    def rect(self) -> Rect:
-        return Rect(self.x, self.y - 14, len(self.text) * LABEL_CHAR_W, 18)
-
-
-@dataclass(frozen=True)
-class Line:
-    """A cable: horizontal or vertical only, so crossings are easy to rule out."""
-
-    x1: float
-    y1: float
-    x2: float
-    y2: float
-    css: str = "link"
-
-
-@dataclass(frozen=True)
-class Diagram:
-    """The topology picture as geometry; the SVG template only draws it."""
-
-    width: float
-    height: float
-    boxes: tuple[Box, ...]
-    labels: tuple[Label, ...]
-    lines: tuple[Line, ...]
-
-
-def _role_line(machine: Machine, servers: int) -> str:
-    if machine.role is Role.SERVER:
-        if servers == 1:
-            return "K3s server"
-        return "K3s server · initialises" if machine.primary else "K3s server · joins"
-    if machine.role is Role.AGENT:
-        return "K3s agent"
-    return "GitLab"
-
-
-def _sections(plan: Plan) -> list[tuple[str, tuple[Machine, ...]]]:
-    servers, agents = plan.servers, plan.agents
-    found = [
-        (f"Control plane · {len(servers)} server{'s' if len(servers) != 1 else ''}", servers),
-        (f"Workers · {len(agents)} agent{'s' if len(agents) != 1 else ''}", agents),
-    ]
-    if plan.gitlab is not None:
-        found.append(("GitLab", (plan.gitlab,)))
-    return [(title, machines) for title, machines in found if machines]
-
-
-def layout(plan: Plan) -> Diagram:
-    """Place the host, the lab network and every machine; same plan, same picture.
-
-    Machines sit in rows under a section title; the network runs down the left edge (the
-    trunk) and branches along the top of each row, so no cable passes through a card.
-    """
-    longest = max(len(m.name) for m in plan.machines)
-    box_w = max(BOX_MIN_W, longest * CHAR_W + 2 * BOX_PAD)
-    columns = max(
-        1, min(MAX_COLUMNS, int((MAX_WIDTH - COLUMN_X - MARGIN + GAP_X) // (box_w + GAP_X)))
-    )
-    used_columns = min(columns, max(len(ms) for _, ms in _sections(plan)))
-    width = max(
-        COLUMN_X + used_columns * (box_w + GAP_X) - GAP_X + MARGIN,
-        COLUMN_X + HOST_W + 40 + 34 * LABEL_CHAR_W + MARGIN,
-    )
-
-    net = plan.network
-    host = Box(
-        Rect(COLUMN_X, MARGIN, HOST_W, HOST_H),
-        "host",
-        "host computer",
-        f"{plan.lab.provider}" + (f" · bridge {net.bridge}" if net.bridge else ""),
-        f"{net.host_ip} on the lab network",
-    )
-    bus_y = MARGIN + HOST_H + 34
-    host_x = COLUMN_X + HOST_W / 2
-    boxes = [host]
-    labels = [
-        Label(COLUMN_X + HOST_W + 24, bus_y - 10, f"lab network {net.cidr}", "net"),
-    ]
-    lines = [
-        Line(host_x, MARGIN + HOST_H, host_x, bus_y, "link"),
-        Line(TRUNK_X, bus_y, width - MARGIN, bus_y, "bus"),
-    ]
-
-    y: float = bus_y + 16
-    last_branch: float = bus_y
-    for title, machines in _sections(plan):
-        labels.append(Label(COLUMN_X, y + 16, title, "section"))
-        y += SECTION_H
-        for start in range(0, len(machines), columns):
-            row = machines[start : start + columns]
-            branch_y = y + DROP / 2
-            top = y + DROP
-            centres = [COLUMN_X + i * (box_w + GAP_X) + box_w / 2 for i in range(len(row))]
-            lines.append(Line(TRUNK_X, branch_y, centres[-1], branch_y, "bus"))
-            for machine, centre in zip(row, centres, strict=True):
-                lines.append(Line(centre, branch_y, centre, top))
-                boxes.append(
-                    Box(
-                        Rect(centre - box_w / 2, top, box_w, BOX_H),
-                        machine.role.value,
-                        machine.name,
-                        _role_line(machine, len(plan.servers)),
-                        machine.ip,
-                    )
-                )
-            last_branch = branch_y
-            y = top + BOX_H + ROW_GAP
-    lines.append(Line(TRUNK_X, bus_y, TRUNK_X, last_branch, "bus"))
-    return Diagram(width, y + MARGIN - ROW_GAP, tuple(boxes), tuple(labels), tuple(lines))
-
-
-# ---------------------------------------------------------------- Markdown escaping
-
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~&!])")
 
 
@@ -351,9 +165,6 @@ def md_block(value: str, info: str = "") -> str:
     """A fenced code block that cannot be closed early by its own content."""
     fence = _fence_for(value, least=3)
     return f"{fence}{info}\n{value.rstrip(chr(10))}\n{fence}"
-
-
-# ---------------------------------------------------------------- rendering (pure)
 
 
 def _number(value: float) -> str:
@@ -479,9 +290,6 @@ def _markdown_env() -> jinja2.Environment:
     return _environment().overlay(autoescape=False)
 
 
-# ---------------------------------------------------------------- facilitator index
-
-
 @dataclass(frozen=True)
 class IndexEntry:
     """One lab on the facilitator's index page; carries no secret."""
@@ -530,93 +338,3 @@ def render_index(labs: Sequence[IndexEntry], *, title: str = "labctl labs") -> s
         .get_template("index.html.j2")
         .render(labs=list(labs), title=title, ready=ready, version=__version__)
     )
-
-
-# ---------------------------------------------------------------- the edge: read and write
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-
-
-def _secret(path: Path) -> str | None:
-    text = _read(path)
-    return text.strip() if text is not None and text.strip() else None
-
-
-def read_checks(lab_dir: Path) -> tuple[ChecksSummary | None, str | None, str | None]:
-    """(summary, problem, when) from `<lab_dir>/checks.json`; all None when it does not exist."""
-    import time  # noqa: PLC0415 - only the edge looks at the clock
-
-    path = lab_dir / "checks.json"
-    text = _read(path)
-    if text is None:
-        return None, None, None
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(path.stat().st_mtime))
-    try:
-        return parse_checks(text), None, when
-    except ValueError as exc:
-        return None, f"checks.json cannot be read: {exc}", when
-
-
-def gather_facts(
-    plan: Plan, lab_dir: Path, *, workdir: str, spec_arg: str | None = None
-) -> HandoutFacts:
-    """Read what the handout shows from the lab directory; missing files become None."""
-    from labctl.errors import BootError  # noqa: PLC0415
-    from labctl.lab.kubeconfig import lab_kubeconfig_path  # noqa: PLC0415
-    from labctl.lab.labdir import lab_paths  # noqa: PLC0415
-    from labctl.lab.workflow import load_targets  # noqa: PLC0415
-
-    paths = lab_paths(lab_dir)
-    try:
-        targets = tuple(load_targets(lab_dir).values())
-    except (BootError, ValueError, KeyError, TypeError):  # never booted, or ssh.json mangled
-        targets = ()
-    checks, problem, when = read_checks(lab_dir)
-    lab = plan.lab
-    return HandoutFacts(
-        workdir=workdir,
-        spec_arg=spec_arg,
-        ssh=targets,
-        kubeconfig=_read(lab_kubeconfig_path(lab_dir)),
-        argocd_password=(
-            _secret(Path(str(paths.argocd_password_file))) if lab.addons.argocd.enabled else None
-        ),
-        gitlab_root_password=(
-            _secret(Path(str(paths.gitlab_password_file))) if plan.gitlab is not None else None
-        ),
-        checks=checks,
-        checks_problem=problem,
-        checks_when=when,
-    )
-
-
-def write_handout(files: HandoutFiles, out_dir: Path) -> list[Path]:
-    """Write every file of the handout into out_dir (0700 when created), each 0600 and atomic."""
-    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
-
-    try:
-        out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        written = []
-        for name, content in files.items():
-            write_atomic(out_dir / name, content, mode=0o600)
-            written.append(out_dir / name)
-    except OSError as exc:
-        raise RenderError(
-            f"cannot write the handout into {out_dir}: {exc.strerror or exc}",
-            "choose a writable folder with --out",
-        ) from None
-    return written
-
-
-def write_index(labs: Iterable[IndexEntry], out_dir: Path, *, title: str = "labctl labs") -> Path:
-    """index.html in out_dir (0600 like the pages it links to, though it holds no secret)."""
-    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
-
-    path = out_dir / "index.html"
-    write_atomic(path, render_index(list(labs), title=title), mode=0o600)
-    return path

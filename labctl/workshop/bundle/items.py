@@ -1,0 +1,373 @@
+"""What an offline bundle holds (pure): the items a lab needs, their release URLs and file names,
+the manifest's records, and the lists read from release files (SHA sums, images, apt indexes)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+from labctl.errors import BundleError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from labctl.plan import Plan
+
+
+MANIFEST = "manifest.json"
+
+
+MANIFEST_SCHEMA = 1
+
+
+ARCH = "amd64"  # labctl_arch in render.py: the only architecture labs run today
+
+
+# Where each kind of artifact comes from; `base_urls` overrides any of these (tests, mirrors).
+DEFAULT_BASE_URLS: dict[str, str] = {
+    # Release assets: https://github.com/k3s-io/k3s/releases/download/<tag, + as %2B>/<asset>
+    "k3s": "https://github.com/k3s-io/k3s/releases/download",
+    # The install manifest at the release tag, as each Argo CD release's notes link it.
+    "argocd": "https://raw.githubusercontent.com/argoproj/argo-cd",
+    # GitLab's apt repositories, one per OS release: <base>/<distro>/<codename>, suite <codename>.
+    "gitlab": "https://packages.gitlab.com/gitlab/gitlab-ce",
+    # Vagrant's own default server URL (Vagrant::DEFAULT_SERVER_URL): <base>/<user>/<box>
+    # answers with the box's metadata JSON (versions -> providers -> url, checksum).
+    "vagrant": "https://vagrantcloud.com/api/v2/vagrant",
+}
+
+
+Kind = Literal["box", "k3s", "argocd", "argocd-image", "gitlab"]
+
+
+ChecksumKind = Literal["sums-file", "apt-packages", "vagrant-metadata", "none"]
+
+
+ProblemKind = Literal["missing", "corrupt", "no-manifest", "not-fetched", "unlisted", "extra"]
+
+
+DOWNLOAD_TIMEOUT = 60.0  # seconds without progress before a download counts as failed
+
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ChecksumSource:
+    """Where the expected sha256 of an item is published, if anywhere.
+
+    sums-file: a `sha256sum` listing (K3s's sha256sum-<arch>.txt), `entry` names the line.
+    apt-packages: an apt `Packages` index; `entry` is `package=version`.
+    vagrant-metadata: the box's metadata JSON (checksum + checksum_type of the chosen provider).
+    none: nothing upstream; the manifest records what was fetched.
+    """
+
+    kind: ChecksumKind
+    url: str | None = None
+    entry: str | None = None
+
+
+@dataclass(frozen=True)
+class BundleItem:
+    """One file `up` would otherwise download: its bundle name, where from, how it is checked."""
+
+    name: str
+    kind: Kind
+    source: str
+    checksum: ChecksumSource
+    required: bool = True
+    why: str = ""  # which role or tool reads the file
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    """One file in the bundle as fetched."""
+
+    name: str
+    source: str
+    sha256: str
+    size: int
+    fetched_at: str
+    verified_against: str | None = None
+
+
+@dataclass(frozen=True)
+class NotFetched:
+    """An item this host could not fetch, kept in the manifest so the gap is on record."""
+
+    name: str
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """manifest.json: what the bundle holds, for which spec, from where, with which checksums."""
+
+    labctl_version: str
+    lab: str
+    spec_hash: str
+    files: tuple[ManifestEntry, ...] = ()
+    not_fetched: tuple[NotFetched, ...] = ()
+    schema: int = MANIFEST_SCHEMA
+
+    def entry(self, name: str) -> ManifestEntry | None:
+        return next((f for f in self.files if f.name == name), None)
+
+    def to_json(self) -> str:
+        data = {
+            "schema": self.schema,
+            "labctl_version": self.labctl_version,
+            "lab": self.lab,
+            "spec_hash": self.spec_hash,
+            "files": [asdict(f) for f in sorted(self.files, key=lambda f: f.name)],
+            "not_fetched": [asdict(n) for n in sorted(self.not_fetched, key=lambda n: n.name)],
+        }
+        return json.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        raw: dict[str, Any] = json.loads(text)
+        return cls(
+            labctl_version=str(raw["labctl_version"]),
+            lab=str(raw["lab"]),
+            spec_hash=str(raw["spec_hash"]),
+            files=tuple(ManifestEntry(**f) for f in raw.get("files", [])),
+            not_fetched=tuple(NotFetched(**n) for n in raw.get("not_fetched", [])),
+            schema=int(raw.get("schema", MANIFEST_SCHEMA)),
+        )
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with a bundle for a plan: what, which file, and how to put it right."""
+
+    kind: ProblemKind
+    name: str
+    message: str
+    fatal: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.message}"
+
+
+def k3s_asset_url(version: str, asset: str, base: str = DEFAULT_BASE_URLS["k3s"]) -> str:
+    """A K3s release asset: the tag goes into the path with `+` escaped (v1.31.12%2Bk3s1)."""
+    return f"{base.rstrip('/')}/{quote(version, safe='')}/{asset}"
+
+
+def k3s_asset_names(arch: str = ARCH) -> tuple[str, str, str]:
+    """(binary, sums, airgap images): the names K3s publishes and k3s_binary/vars reads."""
+    binary = "k3s" if arch == "amd64" else f"k3s-{arch}"
+    return binary, f"sha256sum-{arch}.txt", f"k3s-airgap-images-{arch}.tar.zst"
+
+
+def argocd_manifest_url(version: str, base: str = DEFAULT_BASE_URLS["argocd"]) -> str:
+    return f"{base.rstrip('/')}/{version}/manifests/install.yaml"
+
+
+def gitlab_deb_name(version: str, arch: str = ARCH) -> str:
+    """gitlab_deb_name in playbooks/roles/gitlab/vars/main.yml."""
+    return f"gitlab-ce_{version}_{arch}.deb"
+
+
+def gitlab_repo_url(distro: str, codename: str, base: str = DEFAULT_BASE_URLS["gitlab"]) -> str:
+    """GitLab's per-release apt repository (the 2025 layout: <base>/ubuntu/noble, suite noble)."""
+    return f"{base.rstrip('/')}/{distro}/{codename}"
+
+
+def gitlab_packages_url(
+    distro: str, codename: str, arch: str = ARCH, base: str = DEFAULT_BASE_URLS["gitlab"]
+) -> str:
+    repo = gitlab_repo_url(distro, codename, base)
+    return f"{repo}/dists/{codename}/main/binary-{arch}/Packages"
+
+
+def vagrant_metadata_url(box: str, base: str = DEFAULT_BASE_URLS["vagrant"]) -> str:
+    """What `vagrant box add user/name` asks first: the box's metadata JSON."""
+    return f"{base.rstrip('/')}/{box}"
+
+
+def box_file_name(box: str, provider: str) -> str:
+    return f"box-{box.replace('/', '-')}-{provider}.box"
+
+
+_RELEASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("ubuntu", "noble", ("noble", "24.04", "2404")),
+    ("ubuntu", "jammy", ("jammy", "22.04", "2204")),
+    ("ubuntu", "focal", ("focal", "20.04", "2004")),
+    ("debian", "trixie", ("trixie", "debian-13", "debian13")),
+    ("debian", "bookworm", ("bookworm", "debian-12", "debian12")),
+    ("debian", "bullseye", ("bullseye", "debian-11", "debian11")),
+)
+
+
+def box_release(box: str) -> tuple[str, str] | None:
+    """(distro, codename) of a box from its name (bento/ubuntu-24.04 -> ubuntu, noble)."""
+    lowered = box.lower()
+    for distro, codename, marks in _RELEASES:
+        if any(mark in lowered for mark in marks) and (distro in lowered or codename in lowered):
+            return distro, codename
+    return None
+
+
+def bundle_items(
+    plan: Plan,
+    *,
+    base_urls: Mapping[str, str] | None = None,
+    argocd_manifest: str | None = None,
+) -> list[BundleItem]:
+    """Everything `up` would download for this plan, in fetch order (sums before what they sum).
+
+    The Argo CD images are known only from the manifest's text; pass it to list them.
+    """
+    urls = {**DEFAULT_BASE_URLS, **(base_urls or {})}
+    lab = plan.lab
+    box = plan.box
+    items = [_box_item(box, lab.provider, lab.box_version, urls["vagrant"])]
+    binary, sums, images = k3s_asset_names()
+    sums_url = k3s_asset_url(lab.k3s.version, sums, urls["k3s"])
+    items += [
+        BundleItem(
+            sums,
+            "k3s",
+            sums_url,
+            ChecksumSource("none"),
+            why="the k3s_binary role (the release's sha256 sums)",
+        ),
+        BundleItem(
+            binary,
+            "k3s",
+            k3s_asset_url(lab.k3s.version, binary, urls["k3s"]),
+            ChecksumSource("sums-file", sums_url, binary),
+            why="the k3s_binary role (the K3s binary)",
+        ),
+        BundleItem(
+            images,
+            "k3s",
+            k3s_asset_url(lab.k3s.version, images, urls["k3s"]),
+            ChecksumSource("sums-file", sums_url, images),
+            why="the k3s_binary role (airgap images K3s imports at start)",
+        ),
+    ]
+    if lab.addons.argocd.enabled:
+        items.append(
+            BundleItem(
+                "argocd-install.yaml",
+                "argocd",
+                argocd_manifest_url(lab.addons.argocd.version, urls["argocd"]),
+                ChecksumSource("none"),
+                why="the argocd role (the install manifest)",
+            )
+        )
+        if argocd_manifest is not None:
+            items += [
+                BundleItem(
+                    image_file_name(image),
+                    "argocd-image",
+                    image,
+                    ChecksumSource("none"),
+                    required=False,  # no role imports them yet; pods pull from the registry
+                    why="Argo CD's pods (no role imports image tarballs yet)",
+                )
+                for image in manifest_images(argocd_manifest)
+            ]
+    if lab.addons.gitlab.enabled:
+        items.append(_gitlab_item(box, lab.addons.gitlab.version, urls["gitlab"]))
+    return items
+
+
+def _box_item(box: str, provider: str, constraint: str | None, base: str) -> BundleItem:
+    return BundleItem(
+        box_file_name(box, provider),
+        "box",
+        vagrant_metadata_url(box, base),
+        ChecksumSource("vagrant-metadata", vagrant_metadata_url(box, base), constraint or ""),
+        why=f"`vagrant box add` (the {provider} box {box})",
+    )
+
+
+def _gitlab_item(box: str, version: str, base: str) -> BundleItem:
+    release = box_release(box)
+    name = gitlab_deb_name(version)
+    if release is None:
+        # GitLab builds one package per OS release; without knowing the box's, any guess could
+        # install a package built for another libc.
+        return BundleItem(
+            name,
+            "gitlab",
+            f"unknown: cannot tell the OS release of box {box}",
+            ChecksumSource("none"),
+            why="the gitlab role (the omnibus package)",
+        )
+    distro, codename = release
+    return BundleItem(
+        name,
+        "gitlab",
+        gitlab_packages_url(distro, codename, base=base),
+        ChecksumSource(
+            "apt-packages", gitlab_packages_url(distro, codename, base=base), f"gitlab-ce={version}"
+        ),
+        why=f"the gitlab role (the omnibus package for {distro} {codename})",
+    )
+
+
+_IMAGE_RE = re.compile(r"^\s*(?:-\s+)?image:\s*[\"']?([^\s\"'#]+)", re.MULTILINE)
+
+
+def manifest_images(text: str) -> list[str]:
+    """The container images a Kubernetes manifest names, each once, in first-seen order."""
+    seen: dict[str, None] = {}
+    for match in _IMAGE_RE.finditer(text):
+        seen.setdefault(match.group(1), None)
+    return list(seen)
+
+
+def image_file_name(image: str) -> str:
+    """quay.io/argoproj/argocd:v2.14.11 -> argocd-image-quay.io-argoproj-argocd-v2.14.11.tar"""
+    return "argocd-image-" + re.sub(r"[^A-Za-z0-9._-]+", "-", image).strip("-") + ".tar"
+
+
+def parse_sums(text: str) -> dict[str, str]:
+    """A `sha256sum` listing as {file name: sha256}; `*name` (binary mode) counts as name."""
+    sums: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
+            sums[parts[1].lstrip("*")] = parts[0].lower()
+    return sums
+
+
+@dataclass(frozen=True)
+class AptPackage:
+    """One stanza of an apt Packages index: where the .deb is and what it must hash to."""
+
+    filename: str
+    sha256: str
+    size: int
+
+
+def find_apt_package(index: str, package: str, version: str, arch: str = ARCH) -> AptPackage:
+    """The stanza of `package` at `version` for `arch` in an apt Packages index."""
+    for stanza in re.split(r"\n\s*\n", index):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            key, sep, value = line.partition(":")
+            if sep and not line[:1].isspace():
+                fields[key.strip()] = value.strip()
+        if (
+            fields.get("Package") == package
+            and fields.get("Version") == version
+            and fields.get("Architecture") in {arch, "all"}
+        ):
+            try:
+                return AptPackage(fields["Filename"], fields["SHA256"].lower(), int(fields["Size"]))
+            except (KeyError, ValueError):
+                break
+    raise BundleError(
+        f"{package} {version} ({arch}) is not in the repository's package index",
+        "check addons.gitlab.version against GitLab's releases for this OS release",
+    )
