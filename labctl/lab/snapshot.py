@@ -374,15 +374,16 @@ def restore_snapshot(
     if record.state is not None:
         save_state(lab_dir, record.state)
     if wait_ssh:
-        _refresh_and_wait(lab_dir, record.machines, on_step)
+        _refresh_and_wait(plan, lab_dir, record.machines, on_step)
     return Restored(record, tuple(warnings), time.monotonic() - clock)
 
 
-def _refresh_and_wait(lab_dir: Path, machines: tuple[str, ...], on_step: Step) -> None:
+def _refresh_and_wait(
+    plan: Plan, lab_dir: Path, machines: tuple[str, ...], on_step: Step
+) -> None:
     """Ask Vagrant again how to reach the machines (a restored VM may get new ports), save it
     for `ssh` and `check`, and return once every machine answers over SSH."""
     from labctl.lab.targets import save_targets  # noqa: PLC0415
-    from labctl.tools.ssh import SshPool  # noqa: PLC0415
     from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415
 
     targets = VagrantLab.for_lab(lab_dir).ssh_targets()
@@ -393,7 +394,7 @@ def _refresh_and_wait(lab_dir: Path, machines: tuple[str, ...], on_step: Step) -
             "`labctl status` shows the machines' state; `labctl up` boots them",
         )
     save_targets(lab_dir, targets)
-    with SshPool(lab_dir / "known_hosts") as pool:
+    with plan.provider.command_executor(lab_dir / "known_hosts") as pool:
 
         def answer(machine: str) -> None:
             on_step(f"{machine}: waiting for SSH")

@@ -112,7 +112,6 @@ def _boot(rt: Runtime, phase: Phase) -> None:
 def _wait_ssh(rt: Runtime, phase: Phase) -> None:
     from labctl.lab.labdir import lab_paths, write_atomic  # noqa: PLC0415
     from labctl.render import ssh_inventory  # noqa: PLC0415
-    from labctl.tools.ssh import SshPool  # noqa: PLC0415
 
     targets = _vagrant(rt).ssh_targets()
     missing = [m.name for m in rt.plan.machines if m.name not in targets]
@@ -124,7 +123,7 @@ def _wait_ssh(rt: Runtime, phase: Phase) -> None:
     save_targets(rt.lab_dir, targets)
     known = lab_paths(rt.lab_dir).lab_dir / "known_hosts"
     write_atomic(rt.lab_dir / "inventory" / "ssh.yml", ssh_inventory(targets, known))
-    with SshPool(rt.known_hosts) as pool:
+    with rt.plan.provider.command_executor(rt.known_hosts) as pool:
         for name in sorted(targets):
             rt.progress.step(phase, f"{name}: waiting for SSH")
             pool.run(targets[name], "true", timeout=30)
