@@ -120,21 +120,21 @@ def lab_runtime(
     offline: Path | None = None,
     skip_preflight: list[str] | None = None,
 ) -> Runtime:
-    """What the phases need; an --offline directory is checked here, before anything boots."""
-    from labctl.lab.workflow import Runtime  # noqa: PLC0415
+    """The lab's Runtime with the global verbosity; --offline is checked before anything boots."""
+    from labctl.lab.runtime import make_runtime  # noqa: PLC0415
 
     if offline is not None:
         from labctl.workshop.bundle import require_offline_ready  # noqa: PLC0415
 
         spec = str(resolved.loaded.path) if resolved.loaded.path else None
         require_offline_ready(resolved.plan, offline, spec=spec)
-    return Runtime(
+    return make_runtime(
         resolved.plan,
         resolved.lab_dir,
         progress,
         verbosity=OUT.verbosity,
+        offline=offline,
         skip_preflight=frozenset(skip_preflight or ()),
-        offline_dir=offline.resolve() if offline else None,
     )
 
 
@@ -153,8 +153,7 @@ def run_phases(
 
     from labctl.cli.progress import JsonProgress, LiveProgress, PlainProgress  # noqa: PLC0415
     from labctl.errors import LabctlError  # noqa: PLC0415
-    from labctl.lab.lock import lab_lock  # noqa: PLC0415
-    from labctl.lab.workflow import walk  # noqa: PLC0415
+    from labctl.lab.runtime import run_lab, summary_data  # noqa: PLC0415
 
     progress: JsonProgress | LiveProgress | PlainProgress
     if output is Format.JSON:
@@ -166,12 +165,11 @@ def run_phases(
     runtime = lab_runtime(resolved, progress, offline, skip_preflight)
     started = time.monotonic()
     try:
-        with lab_lock(resolved.lab_dir, command):
-            if isinstance(progress, LiveProgress):
-                with progress:
-                    walk(runtime, start=start, until=until)
-            else:
-                walk(runtime, start=start, until=until)
+        if isinstance(progress, LiveProgress):
+            with progress:
+                run_lab(runtime, command, start=start, until=until)
+        else:
+            run_lab(runtime, command, start=start, until=until)
     except LabctlError as exc:
         if isinstance(progress, JsonProgress):
             progress.emit({"event": "result", "status": "failed", "exit_code": int(exc.exit_code),
@@ -182,42 +180,19 @@ def run_phases(
     if isinstance(progress, JsonProgress):
         from dataclasses import asdict  # noqa: PLC0415
 
+        where = asdict(summary_data(resolved.plan, resolved.lab_dir))
         progress.emit({"event": "result", "status": "ok", "exit_code": 0,
-                       "elapsed": round(elapsed, 3), **asdict(summary_data(resolved))})  # fmt: skip
+                       "elapsed": round(elapsed, 3), **where})  # fmt: skip
     else:
         print_summary(resolved, progress.timings, elapsed)
-
-
-@dataclass(frozen=True)
-class Summary:
-    """Where things are after `up`: machines, kubeconfig, credentials (paths, never values)."""
-
-    lab: str
-    machines: list[dict[str, str]]
-    kubeconfig: str | None
-    context: str
-    credentials: dict[str, str]
-
-
-def summary_data(resolved: Resolved) -> Summary:
-    lab_dir = resolved.lab_dir
-    kubeconfig = lab_dir / "kubeconfig"
-    secrets = sorted(p.name for p in (lab_dir / "secrets").glob("*")) if lab_dir.exists() else []
-    return Summary(
-        lab=resolved.plan.name,
-        machines=[
-            {"name": m.name, "role": m.role.value, "ip": m.ip} for m in resolved.plan.machines
-        ],
-        kubeconfig=str(kubeconfig) if kubeconfig.exists() else None,
-        context=resolved.plan.context,
-        credentials={name: str(lab_dir / "secrets" / name) for name in secrets},
-    )
 
 
 def print_summary(
     resolved: Resolved, timings: dict[str, tuple[str, float]], elapsed: float
 ) -> None:
-    summary = summary_data(resolved)
+    from labctl.lab.runtime import summary_data  # noqa: PLC0415
+
+    summary = summary_data(resolved.plan, resolved.lab_dir)
     plan = resolved.plan
     OUT.line("")
     OUT.line(f"Lab {plan.name} is up: {len(plan.machines)} machines in {elapsed:.0f}s.")
@@ -285,8 +260,7 @@ def show_check_results(results: Sequence[CheckResult], lab: str, output: Format)
 def checks_runtime(resolved: Resolved, output: Format) -> tuple[Runtime, Phase]:
     """A runtime whose progress stays quiet unless -v, and the plan's checks phase."""
     from labctl.cli.progress import PlainProgress  # noqa: PLC0415
-    from labctl.lab.workflow import Runtime  # noqa: PLC0415
+    from labctl.lab import runtime  # noqa: PLC0415
 
-    phase = next(p for p in resolved.plan.phases if p.name == "checks")
     quiet = output is Format.JSON or OUT.quiet or not OUT.verbosity
-    return Runtime(resolved.plan, resolved.lab_dir, PlainProgress(quiet=quiet)), phase
+    return runtime.checks_runtime(resolved.plan, resolved.lab_dir, PlainProgress(quiet=quiet))

@@ -378,9 +378,7 @@ def restore_snapshot(
     return Restored(record, tuple(warnings), time.monotonic() - clock)
 
 
-def _refresh_and_wait(
-    plan: Plan, lab_dir: Path, machines: tuple[str, ...], on_step: Step
-) -> None:
+def _refresh_and_wait(plan: Plan, lab_dir: Path, machines: tuple[str, ...], on_step: Step) -> None:
     """Ask Vagrant again how to reach the machines (a restored VM may get new ports), save it
     for `ssh` and `check`, and return once every machine answers over SSH."""
     from labctl.lab.targets import save_targets  # noqa: PLC0415
