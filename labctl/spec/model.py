@@ -31,6 +31,12 @@ from labctl.catalogue import CHECK_NAMES
 # read from the installed metadata without importing any provider.
 PROVIDER_GROUP = "labctl.providers"
 DEFAULT_PROVIDER = "virtualbox"
+
+
+class ProviderSection:
+    """Marks a section of lab.yaml that only the provider of the same name reads (`libvirt:`)."""
+
+
 K3sComponent = Literal[
     "coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"
 ]
@@ -375,7 +381,7 @@ class Lab(_Model):
     )
     provider: str = Field(
         default=DEFAULT_PROVIDER,
-        description="Vagrant provider (an installed labctl provider)",
+        description="Vagrant provider",
         json_schema_extra=lambda schema: schema.update(enum=list(provider_names())),
     )
     box: str | None = Field(
@@ -391,7 +397,7 @@ class Lab(_Model):
     agents: Agents = Field(default_factory=Agents)
     addons: Addons = Field(default_factory=Addons)
     checks: Checks = Field(default_factory=Checks)
-    libvirt: LibvirtConnection = Field(
+    libvirt: Annotated[LibvirtConnection, ProviderSection()] = Field(
         default_factory=LibvirtConnection,
         description="libvirt provider only: the hypervisor to create the machines on",
     )
@@ -452,8 +458,38 @@ def cross_field_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
                 "Argo CD is served through Traefik's Ingress; keep traefik or disable argocd",
             )
         )
-    problems += _libvirt_problems(lab)
+    # A section given for another provider is one problem; its own keys are not judged then.
+    problems += _provider_section_problems(lab) or _libvirt_problems(lab)
     return problems
+
+
+def _given(section: BaseModel) -> bool:
+    """Whether any key of a section differs from its default: what a user (or a placement) set."""
+    return any(
+        getattr(section, key) != info.default for key, info in type(section).model_fields.items()
+    )
+
+
+def _foreign_sections(lab: Lab) -> list[str]:
+    """Provider sections (named after the one provider that reads them) given for another one."""
+    return [
+        key
+        for key, info in Lab.model_fields.items()
+        if any(isinstance(mark, ProviderSection) for mark in info.metadata)
+        and key != lab.provider
+        and _given(getattr(lab, key))
+    ]
+
+
+def _provider_section_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
+    return [
+        (
+            (key,),
+            f"only the {key} provider reads `{key}:`; this lab uses {lab.provider}: "
+            f"remove the section or set `provider: {key}`",
+        )
+        for key in _foreign_sections(lab)
+    ]
 
 
 def _libvirt_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
@@ -467,15 +503,6 @@ def _libvirt_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
     }
     if not given:
         return []
-    owner = "libvirt"  # the section is named after the one provider that reads it
-    if lab.provider != owner:
-        return [
-            (
-                (owner,),
-                f"only the {owner} provider reads `{owner}:`; this lab uses {lab.provider}: "
-                f"remove the section or set `provider: {owner}`",
-            )
-        ]
     problems: list[tuple[tuple[str | int, ...], str]] = []
     host_keys = ("host", "port", "username", "id_ssh_key_file")
     if conn.uri is not None:
