@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path  # noqa: TC003 - typer resolves annotations at run time
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -20,11 +20,6 @@ from labctl.cli.common import (
     resolve,
 )
 from labctl.cli.output import OUT
-
-if TYPE_CHECKING:
-    from labctl.lab import nightly as ci
-    from labctl.lab.workflow import Runtime
-    from labctl.plan import Phase
 
 
 class OnFailure(StrEnum):
@@ -64,9 +59,7 @@ def run_test(
     from labctl.cli.progress import JsonProgress, PlainProgress  # noqa: PLC0415
     from labctl.lab import nightly as ci  # noqa: PLC0415 - the module at run time, types above
     from labctl.lab.labdir import write_atomic  # noqa: PLC0415
-    from labctl.lab.lock import lab_lock  # noqa: PLC0415
     from labctl.lab.state import load_state  # noqa: PLC0415
-    from labctl.lab.teardown import destroy_lab  # noqa: PLC0415
 
     resolved = resolve(file)
     plan, lab_dir = resolved.plan, resolved.lab_dir
@@ -77,22 +70,8 @@ def run_test(
     recorder = ci.Recorder(visible)
     run = ci.TestRun(lab=plan.name, started=time.time())
     runtime = lab_runtime(resolved, recorder, offline, skip_preflight)  # checks --offline first
-    checks_phase = next(p for p in plan.phases if p.name == "checks")
-    with lab_lock(lab_dir, "test"):
-        if load_state(lab_dir, plan.name).phases.get("boot"):
-            for line in destroy_lab(plan, lab_dir):
-                OUT.line(f"(before the test) {line}")
-        steps = {
-            "preflight": lambda: _preflight(runtime),
-            "up": lambda: _up(runtime),
-            "idempotence": lambda: ci.idempotence_step(
-                lab_dir, plan, runtime.stamp, runtime.offline_dir
-            ),
-            "checks": lambda: _checks(runtime, checks_phase, run),
-            "destroy": lambda: f"{len(list(destroy_lab(plan, lab_dir)))} things removed",
-        }
-        ci.run_sequence(run, steps, on_failure=on_failure.value,
-                        on_step=lambda name: OUT.line(f"== {name}"))  # fmt: skip
+    ci.run_test(runtime, run, on_failure=on_failure.value,
+                on_step=lambda name: OUT.line(f"== {name}"), on_note=OUT.line)  # fmt: skip
     run.phases = recorder.phases
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     report = html or lab_dir / "test-report.html"
@@ -114,32 +93,3 @@ def run_test(
         failed = next(s for s in run.steps if s.status == "failed")
         OUT.error(f"labctl test failed at {failed.name}: {failed.message}")
         raise typer.Exit(run.exit_code)
-
-
-def _preflight(runtime: Runtime) -> str:
-    from labctl import doctor  # noqa: PLC0415
-
-    plan = runtime.plan
-    findings = doctor.preflight(plan, doctor.gather_facts(plan), runtime.skip_preflight)
-    warnings = sum(f.status == "warn" for f in findings)
-    return f"{len(findings)} host checks, {warnings} warnings"
-
-
-def _up(runtime: Runtime) -> str:
-    from labctl.lab.workflow import walk  # noqa: PLC0415
-
-    walk(runtime, start="render", until="addons")
-    return f"{len(runtime.plan.machines)} machines up"
-
-
-def _checks(runtime: Runtime, phase: Phase, run: ci.TestRun) -> str:
-    from labctl.checks import Status  # noqa: PLC0415
-    from labctl.errors import ChecksFailedError  # noqa: PLC0415
-    from labctl.lab.workflow import check_lab  # noqa: PLC0415
-
-    run.checks = check_lab(runtime, phase)
-    failed = [r for r in run.checks if r.status in {Status.FAILED, Status.ERROR}]
-    if failed:
-        raise ChecksFailedError(f"{len(failed)} of {len(run.checks)} checks failed: "
-                                + ", ".join(r.name for r in failed))  # fmt: skip
-    return f"{sum(r.status is Status.PASSED for r in run.checks)} passed"

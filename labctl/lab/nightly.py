@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from labctl.checks import CheckResult
-    from labctl.lab.workflow import Progress
+    from labctl.lab.workflow import Progress, Runtime
     from labctl.plan import Phase, Plan
 
 StepStatus = Literal["passed", "failed", "skipped"]
@@ -162,6 +162,67 @@ def idempotence_step(lab_dir: Path, plan: Plan, stamp: str, offline: Path | None
     if problem:
         raise ProvisionError(problem, f"see the changed tasks in {result.artifacts}")
     return "changed=0 on every host"
+
+
+def run_test(
+    runtime: Runtime,
+    run: TestRun,
+    *,
+    on_failure: OnFailure,
+    on_step: Callable[[str], None],
+    on_note: Callable[[str], None],
+) -> TestRun:
+    """`labctl test` under the lab's lock: a lab of the same name is destroyed first (the CLI
+    asked), then preflight, up, idempotence, checks and destroy, recorded into `run`."""
+    from labctl.lab.lock import lab_lock  # noqa: PLC0415
+    from labctl.lab.state import load_state  # noqa: PLC0415
+    from labctl.lab.teardown import destroy_lab  # noqa: PLC0415
+
+    plan, lab_dir = runtime.plan, runtime.lab_dir
+    checks_phase = next(p for p in plan.phases if p.name == "checks")
+    with lab_lock(lab_dir, "test"):
+        if load_state(lab_dir, plan.name).phases.get("boot"):
+            for line in destroy_lab(plan, lab_dir):
+                on_note(f"(before the test) {line}")
+        steps = {
+            "preflight": lambda: _preflight(runtime),
+            "up": lambda: _up(runtime),
+            "idempotence": lambda: idempotence_step(
+                lab_dir, plan, runtime.stamp, runtime.offline_dir
+            ),
+            "checks": lambda: _checks(runtime, checks_phase, run),
+            "destroy": lambda: f"{len(list(destroy_lab(plan, lab_dir)))} things removed",
+        }
+        return run_sequence(run, steps, on_failure=on_failure, on_step=on_step)
+
+
+def _preflight(runtime: Runtime) -> str:
+    from labctl import doctor  # noqa: PLC0415
+
+    plan = runtime.plan
+    findings = doctor.preflight(plan, doctor.gather_facts(plan), runtime.skip_preflight)
+    warnings = sum(f.status == "warn" for f in findings)
+    return f"{len(findings)} host checks, {warnings} warnings"
+
+
+def _up(runtime: Runtime) -> str:
+    from labctl.lab.workflow import walk  # noqa: PLC0415
+
+    walk(runtime, start="render", until="addons")
+    return f"{len(runtime.plan.machines)} machines up"
+
+
+def _checks(runtime: Runtime, phase: Phase, run: TestRun) -> str:
+    from labctl.checks import Status  # noqa: PLC0415
+    from labctl.errors import ChecksFailedError  # noqa: PLC0415
+    from labctl.lab.workflow import check_lab  # noqa: PLC0415
+
+    run.checks = check_lab(runtime, phase)
+    failed = [r for r in run.checks if r.status in {Status.FAILED, Status.ERROR}]
+    if failed:
+        raise ChecksFailedError(f"{len(failed)} of {len(run.checks)} checks failed: "
+                                + ", ".join(r.name for r in failed))  # fmt: skip
+    return f"{sum(r.status is Status.PASSED for r in run.checks)} passed"
 
 
 # --- reports (pure) -------------------------------------------------------------------------
