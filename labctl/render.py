@@ -65,10 +65,12 @@ def ruby_string(value: Any) -> str:
 
 
 @cache
-def environment(*, html: bool = False) -> jinja2.Environment:
-    """labctl's templates; `html=True` escapes every value (reports and handouts)."""
+def environment(*, html: bool = False, extra: tuple[str, ...] = ()) -> jinja2.Environment:
+    """labctl's templates, then `extra` directories (a plug-in provider's own templates);
+    `html=True` escapes every value (reports and handouts)."""
+    searched = [str(resources.data_dir()), str(resources.templates_dir()), *extra]
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader([str(resources.data_dir()), str(resources.templates_dir())]),
+        loader=jinja2.FileSystemLoader(searched),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -113,7 +115,7 @@ def group_vars(plan: Plan, paths: LabPaths) -> dict[str, Any]:
 
 def render(plan: Plan, paths: LabPaths) -> Mapping[str, str]:
     """Every file of the lab directory, by path relative to it."""
-    env = environment()
+    env = environment(extra=tuple(str(d) for d in plan.provider.template_dirs()))
     lab = plan.lab
     context = {
         **plan.provider.vagrant_context(lab),

@@ -74,6 +74,11 @@ class Provider(ABC):
 
     # --- planning and rendering (pure) -----------------------------------------------------
 
+    def template_dirs(self) -> Sequence[Path]:
+        """Where this provider's own templates live, searched after labctl's (`vagrant_block`
+        and `vagrant_preamble` name files there); labctl's providers keep theirs in templates/."""
+        return ()
+
     def network_bridge(self, lab_name: str) -> str | None:
         """The host bridge labctl itself creates for the lab network, if the provider needs one."""
         return None
