@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "tests" / "testbed"))
 import labctl_testbed as tb  # noqa: E402
 
 from labctl.lab.labdir import render_into, write_atomic  # noqa: E402
-from labctl.providers import plan_lab  # noqa: E402
+from labctl.registry import plan_lab  # noqa: E402
 from labctl.render import ssh_inventory  # noqa: E402
 from labctl.spec.loader import parse_lab  # noqa: E402
 from labctl.tools.ansible import run_playbook  # noqa: E402

@@ -197,7 +197,7 @@ def _checks(lab: Lab) -> tuple[str, ...]:
 
 def make_plan(lab: Lab, provider: Provider) -> Plan:
     """Expand a validated Lab into its Plan on `provider` (the lab's own, found by
-    labctl.providers.plan_lab). Addresses: servers, then agents, then GitLab."""
+    labctl.registry.plan_lab). Addresses: servers, then agents, then GitLab."""
     net = ipaddress.IPv4Network(lab.network.cidr)
     box = lab.box or provider.default_box  # Plan.box says the same once the plan exists
     pools: list[tuple[Role, int, int, int]] = [

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labctl import providers
+from labctl import registry
 
 ROOT = Path(__file__).parents[1]
 PACKAGE = ROOT / "labctl"
@@ -53,7 +53,7 @@ def _provider_name_comparisons(source: str, names: set[str]) -> list[int]:
 
 def test_provider_names_are_compared_only_inside_providers() -> None:
     """Core code asks the provider; a name compared elsewhere is a branch the seam should own."""
-    names = set(providers.names())
+    names = set(registry.names())
     assert {"virtualbox", "libvirt", "lxc"} <= names
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
@@ -101,8 +101,8 @@ def test_modules_stay_one_idea(path: Path) -> None:
 
 
 def test_every_registered_provider_loads_and_names_itself() -> None:
-    for name in providers.names():
-        provider = providers.get(name)
+    for name in registry.names():
+        provider = registry.get(name)
         assert provider.name == name
         assert provider.default_box
         assert (ROOT / "templates" / provider.vagrant_block).is_file()

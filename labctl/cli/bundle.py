@@ -80,7 +80,7 @@ def parse_base_urls(values: list[str] | None) -> dict[str, str]:
 
 
 def _plan(file: Path | None) -> Plan:
-    from labctl.providers import plan_lab  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.registry import plan_lab  # noqa: PLC0415 - lazy: keeps --help fast
 
     return plan_lab(load_spec(file, warn=False).lab)
 

@@ -51,7 +51,7 @@ class Resolved:
 
 def load_spec(file: Path | None, *, warn: bool = True) -> LoadedLab:
     """Load FILE, ./lab.yaml, or the built-in default lab (saying so), printing warnings."""
-    from labctl import providers  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl import registry  # noqa: PLC0415 - lazy: keeps --help fast
     from labctl.doctor.host import free_memory_mib  # noqa: PLC0415
     from labctl.spec.advisories import advisories  # noqa: PLC0415
     from labctl.spec.loader import default_lab, load_lab  # noqa: PLC0415
@@ -62,7 +62,7 @@ def load_spec(file: Path | None, *, warn: bool = True) -> LoadedLab:
     else:
         loaded = load_lab(file or DEFAULT_SPEC)
     if warn:
-        provider = providers.get(loaded.lab.provider)
+        provider = registry.get(loaded.lab.provider)
         for warning in advisories(loaded, free_memory_mib(), provider.spec_warnings(loaded.lab)):
             OUT.warn(str(warning))
     return loaded
@@ -71,7 +71,7 @@ def load_spec(file: Path | None, *, warn: bool = True) -> LoadedLab:
 def resolve(file: Path | None) -> Resolved:
     """Spec -> plan -> lab directory, the common start of render, up and friends."""
     from labctl.lab.labdir import lab_dir_for  # noqa: PLC0415
-    from labctl.providers import plan_lab  # noqa: PLC0415
+    from labctl.registry import plan_lab  # noqa: PLC0415
 
     loaded = load_spec(file)
     plan = plan_lab(loaded.lab)

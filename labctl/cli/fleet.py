@@ -63,7 +63,7 @@ def up(
 
     from labctl import doctor  # noqa: PLC0415
     from labctl.cli.common import load_spec  # noqa: PLC0415
-    from labctl.providers import plan_lab  # noqa: PLC0415
+    from labctl.registry import plan_lab  # noqa: PLC0415
     from labctl.workshop import fleet, fleetrun  # noqa: PLC0415
 
     loaded = load_spec(file)
@@ -189,7 +189,7 @@ def handout(
 ) -> None:
     """A handout page per lab and a facilitator index listing them all."""
     from labctl.lab.labdir import lab_dir_for  # noqa: PLC0415
-    from labctl.providers import plan_lab  # noqa: PLC0415
+    from labctl.registry import plan_lab  # noqa: PLC0415
     from labctl.spec.loader import load_lab  # noqa: PLC0415
     from labctl.workshop import handout as pages  # noqa: PLC0415
     from labctl.workshop.fleetrun import member_specs  # noqa: PLC0415

@@ -11,7 +11,7 @@ def validate(
     output: FormatOption = Format.TEXT,
 ) -> None:
     """Validate a lab spec: one line per problem, exit code 2 if any."""
-    from labctl.providers import plan_lab  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.registry import plan_lab  # noqa: PLC0415 - lazy: keeps --help fast
 
     loaded = load_spec(file)
     plan = plan_lab(loaded.lab)

@@ -1,7 +1,7 @@
 """The provider seam: everything that differs by kind of machine, asked of one object.
 
 Core code never compares a provider's name. It holds a `Provider` (the plan carries the lab's,
-chosen by `labctl.providers.get`) and asks it: which box by default, which block of the
+chosen by `labctl.registry.get`) and asks it: which box by default, which block of the
 Vagrantfile, which host bridge, which preflight rules, how its machines boot, where its
 snapshots go, what teardown must remove besides the machines, and how to run a command on a
 machine. The defaults here are what a plain Vagrant provider does; a provider overrides what

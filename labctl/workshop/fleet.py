@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from labctl import providers
+from labctl import registry
 from labctl.doctor import MEMORY_HEADROOM
 from labctl.errors import ExitCode, LabctlError
 from labctl.spec.model import (
@@ -242,9 +242,9 @@ class FleetPlan:
 def allowed_ranges(provider: str, vbox_networks_conf: str | None = None) -> tuple[IPv4Network, ...]:
     """Where a fleet's subnets may come from, as the provider says (VirtualBox: its host-only
     ranges, where /etc/vbox/networks.conf, HostFacts.vbox_networks_conf, replaces the default)."""
-    from labctl import providers  # noqa: PLC0415
+    from labctl import registry  # noqa: PLC0415
 
-    return providers.get(provider).fleet_ranges(vbox_networks_conf)
+    return registry.get(provider).fleet_ranges(vbox_networks_conf)
 
 
 def networks_in_use(facts: HostFacts) -> tuple[IPv4Network, ...]:
@@ -407,11 +407,11 @@ def plan_fleet(
             f".{FIRST_MACHINE_OFFSET}, {size} addresses each) need {needed} free subnets; "
             f"the allowed ranges ({shown}) hold {capacity}"
             + (f" beside the {len(avoid)} networks in use" if avoid else ""),
-            providers.get(lab.provider).fleet_no_fit_hint(),
+            registry.get(lab.provider).fleet_no_fit_hint(),
         )
     fresh = _subnets(blocks, prefixlen)
     labs = tuple(
-        FleetLab(i, providers.plan_lab(_fleet_lab(lab, name, kept.get(name) or next(fresh))))
+        FleetLab(i, registry.plan_lab(_fleet_lab(lab, name, kept.get(name) or next(fresh))))
         for i, name in enumerate(names, start=1)
     )
     _check_bridges(labs)

@@ -185,7 +185,7 @@ def readiness(spec: Path) -> LabReadiness:
     """How far a member lab got, from its spec and state.json alone (no Vagrant call: fast)."""
     from labctl.lab.labdir import lab_dir_for  # noqa: PLC0415
     from labctl.lab.state import first_pending, load_state, spec_hash  # noqa: PLC0415
-    from labctl.providers import plan_lab  # noqa: PLC0415
+    from labctl.registry import plan_lab  # noqa: PLC0415
     from labctl.spec.loader import load_lab  # noqa: PLC0415
 
     plan = plan_lab(load_lab(spec).lab)

@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
-from labctl import providers
+from labctl import registry
 from labctl.doctor import MEMORY_HEADROOM
 from labctl.errors import ExitCode, LabctlError
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.model import DNS_LABEL_RE, Lab, LibvirtConnection, cross_field_problems
 from labctl.workshop.fleet import Concurrency, FleetLab, FleetPlan, boot_concurrency
 
@@ -267,7 +267,7 @@ def apply_placement(fleet: FleetPlan, placement: Placement) -> FleetPlan:
     The fleet's concurrency becomes the sum of the hypervisors' own; boot each host's labs
     with that host's `HostLoad.concurrency`.
     """
-    if not providers.get(fleet.provider).places_remotely:
+    if not registry.get(fleet.provider).places_remotely:
         raise PlacementError(
             "labs on other hypervisors need the libvirt provider; this fleet uses "
             f"{fleet.provider}",

@@ -73,7 +73,7 @@ def make_lab(tmp: Path, name: str, bed_hosts: list[Any], servers: int) -> Lab:
     import labctl_testbed as tb  # on sys.path through tests/integration/conftest.py
 
     from labctl.lab.labdir import render_into, write_atomic
-    from labctl.providers import plan_lab
+    from labctl.registry import plan_lab
     from labctl.render import ssh_inventory
     from labctl.spec.loader import parse_lab
     from labctl.tools.ssh import SshTarget

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from labctl.errors import BundleError
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import load_lab
 from labctl.workshop import bundle
 

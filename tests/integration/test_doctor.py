@@ -21,7 +21,7 @@ import pytest
 from labctl.doctor import Finding, HostFacts, gather_facts, judge, preflight
 from labctl.doctor.findings import MIN_VAGRANT
 from labctl.errors import PreflightFailedError
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.model import Lab
 
 if TYPE_CHECKING:

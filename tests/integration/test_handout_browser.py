@@ -26,7 +26,7 @@ from labctl.checks import render_json
 from labctl.checks.model import CheckResult, Status
 from labctl.cli.handout import handout
 from labctl.lab.labdir import lab_dir_for, lab_paths, render_into
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import load_lab
 from labctl.workshop.handout import IndexEntry, parse_checks, write_index
 

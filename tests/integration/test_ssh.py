@@ -20,7 +20,7 @@ from labctl.errors import (
     SshAuthError,
     SshUnreachableError,
 )
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.tools.ssh import RetryPolicy, SshPool, SshTarget
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from labctl import providers
+from labctl import registry
 from labctl.spec.advisories import advisories
 from labctl.spec.loader import parse_lab
 
 
 def warnings(text: str, free: int | None = 64 * 1024) -> list[str]:
     loaded = parse_lab(text, "lab.yaml")
-    own = providers.get(loaded.lab.provider).spec_warnings(loaded.lab)
+    own = registry.get(loaded.lab.provider).spec_warnings(loaded.lab)
     return [str(w) for w in advisories(loaded, free, own)]
 
 

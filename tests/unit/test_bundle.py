@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from labctl.errors import BundleError, ExitCode
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.model import Lab
 from labctl.workshop import bundle
 

@@ -14,7 +14,7 @@ import pytest
 
 from labctl.checks import addons, cluster, workloads
 from labctl.checks.model import Records, Status, StepRecord
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.tools.ssh import CommandResult
 

@@ -11,7 +11,7 @@ import pytest
 from labctl.checks import Clocks, Credentials, Status, exit_code, run_checks, select_checks
 from labctl.checks.replay import RecordedOutputReplay, Recording, result
 from labctl.errors import ExitCode, SshUnreachableError, UsageError
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.tools.ssh import CommandResult, SshTarget
 

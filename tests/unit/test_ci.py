@@ -10,7 +10,7 @@ import pytest
 from labctl.checks import CheckResult, Status
 from labctl.errors import BootError, ChecksFailedError, ProvisionError
 from labctl.lab import nightly as ci
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import parse_lab
 
 XSD = Path(__file__).parent / "fixtures" / "checks" / "junit.xsd"

@@ -33,7 +33,7 @@ from labctl.doctor import (
     preflight,
 )
 from labctl.errors import ExitCode, PreflightFailedError, UsageError
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.model import Lab
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ import pytest
 
 from labctl.doctor import HostAddress, Route
 from labctl.errors import ExitCode
-from labctl.providers import plan_lab
 from labctl.providers.base import FLEET_DEFAULT_RANGE
+from labctl.registry import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.workshop.fleet import (
     FleetError,

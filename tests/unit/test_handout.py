@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.tools.ssh import SshTarget
 from labctl.workshop.handout import (

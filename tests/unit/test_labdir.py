@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from labctl.lab.labdir import ensure_secret, lab_dir_for, lab_paths, write_atomic, write_lab
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.render import render
 from labctl.spec.loader import parse_lab
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from labctl.errors import ExitCode
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.render import LabPaths, render
 from labctl.spec.loader import parse_lab
 from labctl.workshop.fleet import plan_fleet

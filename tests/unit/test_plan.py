@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from labctl.plan import Role
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import parse_lab
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from labctl import providers
+from labctl import registry
 from labctl.errors import SpecError, UsageError
 from labctl.render import LabPaths, render
 from labctl.spec import model
@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 
 def _clear() -> None:
-    providers.names.cache_clear()
-    providers.get.cache_clear()
+    registry.names.cache_clear()
+    registry.get.cache_clear()
     model.provider_names.cache_clear()
 
 
@@ -66,13 +66,13 @@ def third_party(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_labctls_own_providers_come_first_in_the_documented_order() -> None:
-    assert providers.names()[:3] == ("virtualbox", "libvirt", "lxc")
+    assert registry.names()[:3] == ("virtualbox", "libvirt", "lxc")
 
 
 def test_a_third_party_provider_is_found_planned_and_rendered(third_party: Path) -> None:
-    assert "toy" in providers.names()
+    assert "toy" in registry.names()
     lab = parse_lab("name: demo\nprovider: toy\n").lab
-    plan = providers.plan_lab(lab)
+    plan = registry.plan_lab(lab)
     assert plan.provider.name == "toy"
     assert plan.box == "toy/box"
     assert plan.network.bridge is None
@@ -90,4 +90,4 @@ def test_an_unknown_provider_is_a_located_spec_error() -> None:
 
 def test_get_refuses_a_name_nobody_registered() -> None:
     with pytest.raises(UsageError, match="no provider 'nope' is installed"):
-        providers.get("nope")
+        registry.get("nope")

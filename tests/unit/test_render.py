@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 import yaml
 
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.render import LabPaths, render
 from labctl.spec.loader import parse_lab
 from tests.unit.specs import PROVIDERS, SHAPES, spec_text

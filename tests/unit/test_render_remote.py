@@ -11,8 +11,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from labctl.errors import SpecError
-from labctl.providers import plan_lab
 from labctl.providers.libvirt import libvirt_uri
+from labctl.registry import plan_lab
 from labctl.render import LabPaths, render
 from labctl.spec.loader import parse_lab
 from labctl.spec.model import LibvirtConnection

@@ -31,7 +31,7 @@ from labctl.lab.snapshot import (
 )
 from labctl.lab.state import LabState, PhaseRecord, load_state, save_state, spec_hash
 from labctl.lab.workflow import Runtime
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import parse_lab
 from labctl.tools.vagrant import parse_snapshot_list
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from labctl.errors import ExitCode, SpecError
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import default_lab, load_lab, parse_lab
 
 

@@ -11,7 +11,7 @@ import pytest
 from labctl.errors import BootError, InterruptedByUserError, UsageError
 from labctl.lab.state import LabState, first_pending, load_state, spec_hash
 from labctl.lab.workflow import Runtime, select, walk
-from labctl.providers import plan_lab
+from labctl.registry import plan_lab
 from labctl.spec.loader import parse_lab
 
 if TYPE_CHECKING:
