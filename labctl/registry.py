@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from labctl.spec.model import Lab
 
 GROUP = "labctl.providers"
+BASE = "labctl.providers.base.Provider"
 
 
 @cache
@@ -33,8 +34,6 @@ def get(name: str) -> Provider:
     """The provider called NAME; a SpecError naming the known ones when there is none."""
     from importlib.metadata import entry_points  # noqa: PLC0415
 
-    from labctl.providers.base import Provider  # noqa: PLC0415
-
     found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not found:
         raise UsageError(
@@ -42,13 +41,17 @@ def get(name: str) -> Provider:
             f"use one of: {', '.join(names())}, or install the package that provides it",
         )
     cls = found[0].load()
-    if not (isinstance(cls, type) and issubclass(cls, Provider)) or cls.name != name:
+    # Checked by name, not issubclass: importing the base here would make this module depend
+    # on the providers package, which itself asks the registry (through doctor).
+    bases = {f"{c.__module__}.{c.__qualname__}" for c in getattr(cls, "__mro__", ())}
+    if BASE not in bases or getattr(cls, "name", None) != name:
         raise UsageError(
             f"the entry point for provider {name!r} ({found[0].value}) is not a labctl Provider "
             "of that name",
             "reinstall or remove the package that registers it",
         )
-    return cls()
+    provider: Provider = cls()
+    return provider
 
 
 def plan_lab(lab: Lab) -> Plan:

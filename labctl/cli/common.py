@@ -57,15 +57,50 @@ def load_spec(file: Path | None, *, warn: bool = True) -> LoadedLab:
     from labctl.spec.loader import default_lab, load_lab  # noqa: PLC0415
 
     if file is None and not DEFAULT_SPEC.exists():
-        OUT.line("No lab.yaml here: using the built-in default lab (1 server, 2 agents).")
+        OUT.note("no lab.yaml here: using the built-in default lab (1 server, 2 agents)")
         loaded = default_lab()
     else:
         loaded = load_lab(file or DEFAULT_SPEC)
+    loaded = resolve_provider(loaded)
     if warn:
         provider = registry.get(loaded.lab.provider)
         for warning in advisories(loaded, free_memory_mib(), provider.spec_warnings(loaded.lab)):
             OUT.warn(str(warning))
     return loaded
+
+
+def resolve_provider(loaded: LoadedLab) -> LoadedLab:
+    """`provider: auto` becomes the provider this lab was first set up with (pinned in its lab
+    directory), else the one doctor finds ready here; a note says which and why."""
+    import dataclasses  # noqa: PLC0415
+
+    from labctl import registry  # noqa: PLC0415
+    from labctl.doctor.survey import resolve_auto  # noqa: PLC0415
+    from labctl.lab.labdir import AUTO_PIN, lab_dir_for, read_auto_pin  # noqa: PLC0415
+    from labctl.spec.model import AUTO_PROVIDER  # noqa: PLC0415
+
+    if loaded.lab.provider != AUTO_PROVIDER:
+        return loaded
+    lab_dir = lab_dir_for(loaded.path, loaded.lab.name)
+    pinned = read_auto_pin(lab_dir)
+    if pinned in registry.names():
+        OUT.note(
+            f"provider auto: {pinned}, as this lab was set up ({relative(lab_dir / AUTO_PIN)})"
+        )
+        lab = loaded.lab.model_copy(update={"provider": pinned})
+    else:
+        lab, choice = resolve_auto(loaded.lab)
+        if choice is not None:
+            OUT.note(choice.reason)
+    return dataclasses.replace(loaded, lab=lab, auto_provider=True)
+
+
+def pin_auto_provider(resolved: Resolved) -> None:
+    """Keep the provider auto chose once the lab gets files (render, up): see resolve_provider."""
+    from labctl.lab.labdir import write_auto_pin  # noqa: PLC0415
+
+    if resolved.loaded.auto_provider:
+        write_auto_pin(resolved.lab_dir, resolved.plan.provider.name)
 
 
 def resolve(file: Path | None) -> Resolved:
@@ -82,6 +117,7 @@ def render_lab(resolved: Resolved) -> list[tuple[Path, bool]]:
     """Render the plan into the lab directory; returns each file and whether it changed."""
     from labctl.lab.labdir import render_into  # noqa: PLC0415
 
+    pin_auto_provider(resolved)
     return [(w.path, w.changed) for w in render_into(resolved.plan, resolved.lab_dir)]
 
 
@@ -122,6 +158,8 @@ def lab_runtime(
 ) -> Runtime:
     """The lab's Runtime with the global verbosity; --offline is checked before anything boots."""
     from labctl.lab.runtime import make_runtime  # noqa: PLC0415
+
+    pin_auto_provider(resolved)
 
     if offline is not None:
         from labctl.workshop.bundle import require_offline_ready  # noqa: PLC0415

@@ -56,6 +56,12 @@ class Output:
     def json(self, value: Any) -> None:
         self.data(json.dumps(value, indent=2, sort_keys=False))
 
+    def note(self, text: str) -> None:
+        """A remark about how the command runs (which spec, which provider), not its result:
+        to stderr, so stdout stays only results (and pure JSON with -o json); kept by -q."""
+        if not self.quiet:
+            self._stderr("note: ", text, "dim")
+
     def warn(self, text: str) -> None:
         self._stderr("warning: ", text, "yellow")
 

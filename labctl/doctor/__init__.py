@@ -34,7 +34,11 @@ from labctl.doctor.parse import (
     parse_vboxmanage_version,
     parse_version,
 )
+from labctl.doctor.survey import HOST_WIDE
 from labctl.errors import PreflightFailedError, UsageError
+
+# Vagrant itself is missing or too old: no other provider helps with that.
+VAGRANT_IDS = frozenset({"vagrant", "vagrant-version", "box", "arch"})
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable
@@ -87,12 +91,25 @@ def preflight(plan: Plan, facts: HostFacts, skip: Collection[str] = ()) -> list[
     failed = {f.id: _line(f) for f in findings if f.status == "fail" and f.id not in skip}
     if failed:
         example = next(iter(failed))
-        raise PreflightFailedError(
-            failed,
+        hint = (
             "fix what each line says, or skip a check you accept with "
-            f"`--skip-preflight ID` (e.g. `--skip-preflight {example}`)",
+            f"`--skip-preflight ID` (e.g. `--skip-preflight {example}`)"
         )
+        if set(failed) - HOST_WIDE - VAGRANT_IDS:  # the provider itself cannot run here as it is
+            others = _alternatives(plan)
+            if others:
+                hint += "; or use a provider that can work on this host: " + "; ".join(others)
+        raise PreflightFailedError(failed, hint)
     return findings
+
+
+def _alternatives(plan: Plan) -> list[str]:
+    """Other providers that can work here (probing for all of them: only on this failure)."""
+    from labctl import registry  # noqa: PLC0415
+    from labctl.doctor.survey import alternatives  # noqa: PLC0415
+
+    everyone = [registry.get(name) for name in registry.names()]
+    return alternatives(plan.lab, gather_facts(plan, also=everyone))
 
 
 def _line(finding: Finding) -> str:

@@ -96,6 +96,9 @@ class HostFacts:
     routes: tuple[Route, ...] | None
     addresses: tuple[HostAddress, ...] | None
     probe_errors: tuple[tuple[str, str], ...] = ()
+    # What `labctl box build` needs (debootstrap) and vagrant-lxc calls (brctl); None: missing.
+    debootstrap_path: str | None = None
+    brctl_path: str | None = None
 
     def probe_error(self, probe: str) -> str:
         """What went wrong with `probe` ("" when nothing did)."""

@@ -28,9 +28,10 @@ from labctl.doctor.parse import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
     from labctl.plan import Plan
+    from labctl.providers.base import Provider
 
 # VirtualBox 6.1.28+ on Linux, macOS and Solaris only lets host-only networks use these ranges
 # unless /etc/vbox/networks.conf lists others (the file then replaces the default).
@@ -91,11 +92,12 @@ def _vagrant_home() -> Path:
     return Path(os.environ.get("VAGRANT_HOME") or Path.home() / ".vagrant.d")
 
 
-def gather_facts(plan: Plan) -> HostFacts:
+def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
     """Probe the host once for everything `judge` needs; slow probes run side by side.
 
-    libvirtd is only asked (`virsh -c qemu:///system version`) for a libvirt lab, because an
-    answer can take seconds; everything else is probed whatever the provider, so `labctl doctor`
+    A provider's own slow probes (libvirt: `virsh -c qemu:///system version`, which can take
+    seconds) run only for the plan's provider and those in `also` (a survey of every provider
+    for `provider: auto`); everything else is probed whatever the provider, so `labctl doctor`
     shows the whole host.
     """
     from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - only doctor needs threads
@@ -111,6 +113,8 @@ def gather_facts(plan: Plan) -> HostFacts:
             "lxc-create",
             "lxc-info",
             "iptables",
+            "debootstrap",
+            "brctl",
             "sudo",
             "ip",
         )
@@ -130,9 +134,10 @@ def gather_facts(plan: Plan) -> HostFacts:
             ["VBoxManage", "list", "systemproperties"],
             PROBE_TIMEOUT,
         )
-    for name, (argv, timeout) in provider.host_probes().items():
-        if shutil.which(argv[0]):
-            probes[name] = (argv, timeout)
+    for asked in (provider, *also):
+        for name, (argv, timeout) in asked.host_probes().items():
+            if shutil.which(argv[0]):
+                probes[name] = (argv, timeout)
     if which["lxc-create"]:
         probes["lxc-version"] = (["lxc-create", "--version"], PROBE_TIMEOUT)
     if which["sudo"]:
@@ -186,6 +191,8 @@ def gather_facts(plan: Plan) -> HostFacts:
         lxc_info_path=which["lxc-info"],
         lxc_version=answer("lxc-version", lambda s: _version_text(parse_version(s))),
         iptables_path=which["iptables"] or _existing("/usr/sbin/iptables"),
+        debootstrap_path=which["debootstrap"] or _existing("/usr/sbin/debootstrap"),
+        brctl_path=which["brctl"] or _existing("/usr/sbin/brctl"),
         sudo_nopasswd=None if "sudo" not in out else out["sudo"].ok,
         cgroup_layout=layout,
         cgroup_controllers=controllers,

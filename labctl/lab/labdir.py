@@ -38,6 +38,22 @@ def lab_dir_for(spec_path: Path | None, name: str, cwd: Path | None = None) -> P
     return base / STATE_DIR / name
 
 
+# The provider `provider: auto` chose for this lab, kept from its first render until destroy:
+# a lab whose machines exist must not move to another provider because the host changed.
+AUTO_PIN = "provider-auto"
+
+
+def read_auto_pin(lab_dir: Path) -> str | None:
+    try:
+        return (lab_dir / AUTO_PIN).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def write_auto_pin(lab_dir: Path, provider: str) -> None:
+    write_atomic(lab_dir / AUTO_PIN, provider + "\n")
+
+
 def lab_paths(lab_dir: Path) -> LabPaths:
     return LabPaths(PurePosixPath(lab_dir.as_posix()))
 

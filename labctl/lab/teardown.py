@@ -11,13 +11,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from labctl.lab.labdir import AUTO_PIN
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from labctl.plan import Plan
 
-PER_BOOT_FILES = ("known_hosts", "ssh.json", "inventory/ssh.yml", "kubeconfig")
+PER_BOOT_FILES = ("known_hosts", "ssh.json", "inventory/ssh.yml", "kubeconfig", AUTO_PIN)
 
 
 def destroy_lab(plan: Plan, lab_dir: Path) -> Iterator[str]:

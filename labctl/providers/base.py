@@ -101,6 +101,12 @@ class Provider(ABC):
         """Extra commands doctor runs for this provider only (slow ones), by fact name."""
         return {}
 
+    def setup_on(self, facts: HostFacts) -> str | None:
+        """Whether this provider can work on this host at all (None: it cannot, e.g. no
+        hardware virtualization), and if so the one command line that gets it there ("" when
+        nothing is missing). doctor offers only such providers as alternatives."""
+        return None
+
     def preflight_rules(self) -> Sequence[Rule]:
         """The provider's own preflight judges, run after the shared ones for Vagrant."""
         return ()

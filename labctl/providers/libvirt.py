@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
-from labctl.doctor.findings import FIRMWARE_FIX, Finding, linux_only, plugin_finding
+from labctl.doctor.findings import (
+    FIRMWARE_FIX,
+    Finding,
+    find_plugin,
+    linux_only,
+    plugin_finding,
+)
 from labctl.doctor.parse import normalize_arch
 from labctl.providers.base import Provider
 from labctl.render import ruby_string
@@ -44,6 +50,21 @@ class Libvirt(Provider):
     def host_probes(self) -> Mapping[str, tuple[list[str], float]]:
         # An answer can take seconds, so libvirtd is asked only for a libvirt lab.
         return {"libvirt": (["virsh", "-c", "qemu:///system", "version"], LIBVIRT_TIMEOUT)}
+
+    def setup_on(self, facts: HostFacts) -> str | None:
+        if facts.system not in {"Linux", ""} or not facts.kvm_device:
+            return None  # lv.driver = "kvm": no KVM, no libvirt lab
+        x86 = normalize_arch(facts.arch) in {"amd64", "386"}
+        if x86 and facts.cpu_virt_flags is not None and not facts.cpu_virt_flags:
+            return None  # /dev/kvm without VT-x/AMD-V (a VM without nested virtualization)
+        packages = []
+        if facts.vagrant_path is None:
+            packages.append("vagrant")
+        if facts.vagrant_path is None or find_plugin(facts, "vagrant-libvirt") is None:
+            packages.append("vagrant-libvirt")
+        if facts.virsh_path is None or facts.libvirtd_path is None:
+            packages += ["libvirt-daemon-system", "libvirt-clients", "qemu-system-x86"]
+        return f"sudo apt install {' '.join(packages)}" if packages else ""
 
     def preflight_rules(self) -> Sequence[Rule]:
         return (_provider, _libvirt, _cpu_virt)
@@ -130,7 +151,7 @@ def _cpu_virt(plan: Plan, facts: HostFacts) -> Finding:
             "warn",
             "/dev/kvm exists but the CPU advertises neither vmx nor svm (a VM without nested "
             "virtualization): KVM guests may crawl or hang",
-            "enable nested virtualization on the outer hypervisor, or use `provider: lxc`",
+            "enable nested virtualization on the outer hypervisor",
         )
     return Finding("cpu-virt", "ok", "/dev/kvm present")
 

@@ -40,6 +40,17 @@ class VirtualBox(Provider):
             ),
         )
 
+    def setup_on(self, facts: HostFacts) -> str | None:
+        x86 = normalize_arch(facts.arch) in {"amd64", "386"}
+        if x86 and facts.cpu_virt_flags is not None and not facts.cpu_virt_flags:
+            return None  # no VT-x/AMD-V: VirtualBox cannot start a 64-bit VM here
+        steps = []
+        if facts.vagrant_path is None:
+            steps.append("install Vagrant (https://developer.hashicorp.com/vagrant/install)")
+        if facts.vboxmanage_path is None:
+            steps.append("install VirtualBox (https://www.virtualbox.org/wiki/Downloads)")
+        return ", then ".join(steps)
+
     def preflight_rules(self) -> Sequence[Rule]:
         return (_provider, _virtualbox_pairing, _cpu_virt)
 
@@ -171,8 +182,7 @@ def _provider(plan: Plan, facts: HostFacts) -> Finding | None:
             "provider",
             "fail",
             "VirtualBox is not installed (no `VBoxManage` on PATH)",
-            "install VirtualBox from https://www.virtualbox.org/wiki/Downloads, or set "
-            "`provider: libvirt` (Linux with KVM) or `provider: lxc` (Linux) in lab.yaml",
+            "install VirtualBox from https://www.virtualbox.org/wiki/Downloads",
         )
     if facts.virtualbox_version is None:
         return Finding(
@@ -208,6 +218,6 @@ def _cpu_virt(plan: Plan, facts: HostFacts) -> Finding:
             "cpu-virt",
             "fail",
             "the CPU advertises neither vmx (VT-x) nor svm (AMD-V); VirtualBox needs one",
-            f"{FIRMWARE_FIX}; inside a VM, enable nested virtualization, or use `provider: lxc`",
+            f"{FIRMWARE_FIX}; inside a VM, enable nested virtualization",
         )
     return Finding("cpu-virt", "ok", f"hardware virtualization: {', '.join(sorted(flags))}")

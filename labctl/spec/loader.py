@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from labctl.errors import SpecError, SpecProblem
-from labctl.spec.model import Lab, cross_field_problems
+from labctl.spec.model import AUTO_PROVIDER, Lab, cross_field_problems
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,6 +54,7 @@ class LoadedLab:
     source: str
     positions: Positions
     path: Path | None = None
+    auto_provider: bool = False  # the spec said `provider: auto`; lab.provider is the choice
 
 
 class _DuplicateKeyError(Exception):
@@ -234,7 +235,8 @@ def parse_lab(text: str, filename: str = "lab.yaml") -> LoadedLab:
 
 def default_lab() -> LoadedLab:
     """The built-in lab used when there is no lab.yaml: 1 server and 2 agents, all defaults."""
-    return LoadedLab(lab=Lab(name="demo"), source="built-in default lab", positions=Positions())
+    lab = Lab(name="demo", provider=AUTO_PROVIDER)
+    return LoadedLab(lab=lab, source="built-in default lab", positions=Positions())
 
 
 def load_lab(path: Path) -> LoadedLab:

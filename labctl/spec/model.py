@@ -31,6 +31,9 @@ from labctl.catalogue import CHECK_NAMES
 # read from the installed metadata without importing any provider.
 PROVIDER_GROUP = "labctl.providers"
 DEFAULT_PROVIDER = "virtualbox"
+# `provider: auto`: the first provider doctor finds ready on this host, in provider_names()
+# order; resolved at the edge (labctl.doctor.survey) before anything is planned.
+AUTO_PROVIDER = "auto"
 
 
 class ProviderSection:
@@ -382,7 +385,7 @@ class Lab(_Model):
     provider: str = Field(
         default=DEFAULT_PROVIDER,
         description="Vagrant provider",
-        json_schema_extra=lambda schema: schema.update(enum=list(provider_names())),
+        json_schema_extra=lambda schema: schema.update(enum=[*provider_names(), AUTO_PROVIDER]),
     )
     box: str | None = Field(
         default=None, description="Vagrant box; the provider's default if unset"
@@ -424,7 +427,7 @@ class Lab(_Model):
     @field_validator("provider")
     @classmethod
     def _installed_provider(cls, value: str) -> str:
-        known = provider_names()
+        known = (*provider_names(), AUTO_PROVIDER)
         if value not in known:
             # Worded as pydantic's own literal error, so the loader says it the same way.
             raise PydanticCustomError(

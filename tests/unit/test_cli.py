@@ -122,8 +122,8 @@ def host_without_virtualbox(monkeypatch: pytest.MonkeyPatch) -> None:
 
     real = doctor.gather_facts
 
-    def facts_without_virtualbox(plan):  # type: ignore[no-untyped-def]
-        return dataclasses.replace(real(plan), vboxmanage_path=None, virtualbox_version=None)
+    def facts_without_virtualbox(plan, also=()):  # type: ignore[no-untyped-def]
+        return dataclasses.replace(real(plan, also), vboxmanage_path=None, virtualbox_version=None)
 
     monkeypatch.setattr(doctor, "gather_facts", facts_without_virtualbox)
 
@@ -132,6 +132,7 @@ def host_without_virtualbox(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_up_stops_at_preflight_with_exit_3_and_records_it(
     in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (in_tmp / "lab.yaml").write_text("name: demo\nprovider: virtualbox\n")
     code, out, err = run(["up"], capsys)
     assert code == 3
     assert "[1/11] preflight" in out
@@ -143,9 +144,10 @@ def test_up_stops_at_preflight_with_exit_3_and_records_it(
 
 
 @pytest.mark.usefixtures("host_without_virtualbox")
-def test_up_json_ends_with_a_result_event(capsys: pytest.CaptureFixture[str]) -> None:
+def test_up_json_ends_with_a_result_event(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (in_tmp / "lab.yaml").write_text("name: demo\nprovider: virtualbox\n")
     code, out, _ = run(["up", "-o", "json"], capsys)
-    events = [json.loads(line) for line in out.splitlines()[1:]]  # line 1: default lab notice
+    events = [json.loads(line) for line in out.splitlines()]  # stdout is only JSON events
     assert code == 3
     assert [e["event"] for e in events] == ["phase", "phase", "result"]
     assert events[-1]["exit_code"] == 3
@@ -153,9 +155,10 @@ def test_up_json_ends_with_a_result_event(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_dry_run_json_is_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["up", "--dry-run", "-o", "json"], capsys)
+    code, out, err = run(["up", "--dry-run", "-o", "json"], capsys)
     assert code == 0
-    document = json.loads(out.split("\n", 1)[1])  # first line says the default lab is used
+    document = json.loads(out)  # stdout is only the document; notes go to stderr
+    assert "note: no lab.yaml here: using the built-in default lab" in err
     assert document["dry_run"] is True
     assert [m["ip"] for m in document["plan"]["machines"]] == [
         "192.168.56.10", "192.168.56.11", "192.168.56.12",

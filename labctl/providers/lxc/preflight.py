@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from labctl.doctor.findings import Finding, linux_only, plugin_finding
+from labctl.doctor.findings import Finding, find_plugin, linux_only, plugin_finding
 from labctl.doctor.parse import Version, dotted, parse_version
 
 if TYPE_CHECKING:
@@ -137,6 +137,35 @@ def provider_finding(plan: Plan, facts: HostFacts) -> Finding | None:
 
 def cpu_virt(plan: Plan, facts: HostFacts) -> Finding:
     return Finding("cpu-virt", "ok", "not needed: lxc machines are containers, not VMs")
+
+
+def setup_on(facts: HostFacts, box: str) -> str | None:
+    """lxc works on a Linux host whose cgroups can limit memory and CPU; what is missing is
+    Debian/Ubuntu packages and the locally built box."""
+    if facts.system not in {"Linux", ""}:
+        return None
+    if facts.cgroup_layout is None or not {"memory", "cpu"} <= facts.cgroup_controllers:
+        return None
+    packages = []
+    if facts.vagrant_path is None:
+        packages.append("vagrant")
+    if facts.vagrant_path is None or find_plugin(facts, "vagrant-lxc") is None:
+        packages.append("vagrant-lxc")
+    if facts.lxc_create_path is None or facts.lxc_info_path is None:
+        packages.append("lxc")
+    if facts.iptables_path is None:
+        packages.append("iptables")
+    if facts.brctl_path is None:
+        packages.append("bridge-utils")  # vagrant-lxc calls brctl
+    box_installed = any(b.name == box and b.provider == "lxc" for b in facts.boxes or ())
+    if not box_installed and facts.debootstrap_path is None:
+        packages.append("debootstrap")  # `labctl box build` makes the rootfs with it
+    steps = []
+    if packages:
+        steps.append(f"sudo apt install {' '.join(packages)}")
+    if not box_installed:
+        steps.append(lxc_box_fix(box).strip("`"))
+    return ", then ".join(f"`{s}`" for s in steps)
 
 
 RULES = (provider_finding, _lxc, _vagrant_lxc, _root, _cgroup, cpu_virt)

@@ -37,6 +37,11 @@ class Lxc(Provider):
     def network_bridge(self, lab_name: str) -> str | None:
         return bridge_name(lab_name)
 
+    def setup_on(self, facts: HostFacts) -> str | None:
+        from labctl.providers.lxc.preflight import setup_on  # noqa: PLC0415 - doctor only
+
+        return setup_on(facts, self.default_box)
+
     def preflight_rules(self) -> Sequence[Rule]:
         from labctl.providers.lxc.preflight import RULES  # noqa: PLC0415 - doctor only
 
