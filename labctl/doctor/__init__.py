@@ -8,42 +8,79 @@ PreflightFailedError naming every failing check not skipped with `--skip-preflig
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from labctl.doctor.facts import (
-    DiskSpace,
-    HostAddress,
-    HostFacts,
-    InstalledBox,
-    Route,
-    VagrantPlugin,
-)
-from labctl.doctor.findings import Finding, Status
-from labctl.doctor.gather import gather_facts
-from labctl.doctor.judges import FINDING_IDS, MEMORY_HEADROOM, disk_needs_mib, judge
-from labctl.doctor.parse import (
-    cgroup_facts,
-    normalize_arch,
-    parse_addresses,
-    parse_box_list,
-    parse_cpu_flags,
-    parse_machine_folder,
-    parse_networks_conf,
-    parse_plugin_list,
-    parse_routes,
-    parse_vboxmanage_version,
-    parse_version,
-)
-from labctl.doctor.survey import HOST_WIDE
-from labctl.errors import PreflightFailedError, UsageError
-
-# Vagrant itself is missing or too old: no other provider helps with that.
-VAGRANT_IDS = frozenset({"vagrant", "vagrant-version", "box", "arch"})
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable
+    from labctl.doctor.facts import (
+        DiskSpace,
+        HostAddress,
+        HostFacts,
+        InstalledBox,
+        Route,
+        VagrantPlugin,
+    )
+    from labctl.doctor.findings import (
+        Finding,
+        Status,
+    )
+    from labctl.doctor.gather import (
+        gather_facts,
+    )
+    from labctl.doctor.judges import (
+        FINDING_IDS,
+        MEMORY_HEADROOM,
+        disk_needs_mib,
+        judge,
+    )
+    from labctl.doctor.parse import (
+        cgroup_facts,
+        normalize_arch,
+        parse_addresses,
+        parse_box_list,
+        parse_cpu_flags,
+        parse_machine_folder,
+        parse_networks_conf,
+        parse_plugin_list,
+        parse_routes,
+        parse_vboxmanage_version,
+        parse_version,
+    )
+    from labctl.doctor.verdict import (
+        failing,
+        preflight,
+    )
 
-    from labctl.plan import Plan
+# Loaded on first use (PEP 562), so a command that needs one helper (the spec's free-memory
+# advisory) does not import the probes and every judge.
+_HOME = {
+    "DiskSpace": "facts",
+    "FINDING_IDS": "judges",
+    "Finding": "findings",
+    "HostAddress": "facts",
+    "HostFacts": "facts",
+    "InstalledBox": "facts",
+    "MEMORY_HEADROOM": "judges",
+    "Route": "facts",
+    "Status": "findings",
+    "VagrantPlugin": "facts",
+    "cgroup_facts": "parse",
+    "disk_needs_mib": "judges",
+    "failing": "verdict",
+    "gather_facts": "gather",
+    "judge": "judges",
+    "normalize_arch": "parse",
+    "parse_addresses": "parse",
+    "parse_box_list": "parse",
+    "parse_cpu_flags": "parse",
+    "parse_machine_folder": "parse",
+    "parse_networks_conf": "parse",
+    "parse_plugin_list": "parse",
+    "parse_routes": "parse",
+    "parse_vboxmanage_version": "parse",
+    "parse_version": "parse",
+    "preflight": "verdict",
+}
 
 __all__ = [
     "FINDING_IDS",
@@ -75,47 +112,8 @@ __all__ = [
 ]
 
 
-def preflight(plan: Plan, facts: HostFacts, skip: Collection[str] = ()) -> list[Finding]:
-    """Judge the host for `up`: return every finding, or raise if any not skipped failed.
-
-    Raises UsageError for a skip id that names no check (a typo must not silently skip
-    nothing), and PreflightFailedError listing every failing finding not in `skip`.
-    """
-    unknown = sorted(set(skip) - set(FINDING_IDS))
-    if unknown:
-        raise UsageError(
-            f"--skip-preflight: no check named {', '.join(repr(u) for u in unknown)}",
-            f"the checks are: {', '.join(FINDING_IDS)}",
-        )
-    findings = judge(plan, facts)
-    failed = {f.id: _line(f) for f in findings if f.status == "fail" and f.id not in skip}
-    if failed:
-        example = next(iter(failed))
-        hint = (
-            "fix what each line says, or skip a check you accept with "
-            f"`--skip-preflight ID` (e.g. `--skip-preflight {example}`)"
-        )
-        if set(failed) - HOST_WIDE - VAGRANT_IDS:  # the provider itself cannot run here as it is
-            others = _alternatives(plan)
-            if others:
-                hint += "; or use a provider that can work on this host: " + "; ".join(others)
-        raise PreflightFailedError(failed, hint)
-    return findings
-
-
-def _alternatives(plan: Plan) -> list[str]:
-    """Other providers that can work here (probing for all of them: only on this failure)."""
-    from labctl import registry  # noqa: PLC0415
-    from labctl.doctor.survey import alternatives  # noqa: PLC0415
-
-    everyone = [registry.get(name) for name in registry.names()]
-    return alternatives(plan.lab, gather_facts(plan, also=everyone))
-
-
-def _line(finding: Finding) -> str:
-    return f"{finding.message} (fix: {finding.fix})" if finding.fix else finding.message
-
-
-def failing(findings: Iterable[Finding]) -> list[Finding]:
-    """The findings with status fail, in order."""
-    return [f for f in findings if f.status == "fail"]
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -93,7 +93,7 @@ def test_failed_preflight_names_only_providers_that_can_work_here(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     facts = replace(NO_VT, vagrant_plugins=(), brctl_path="/b", debootstrap_path="/d")
-    monkeypatch.setattr(doctor, "gather_facts", _fake_gather(facts))
+    monkeypatch.setattr("labctl.doctor.verdict.gather_facts", _fake_gather(facts))
     with pytest.raises(PreflightFailedError) as caught:
         doctor.preflight(plan_of("virtualbox"), facts)
     hint = caught.value.hint
@@ -106,7 +106,7 @@ def test_failed_preflight_offers_nothing_where_nothing_can_work(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     hopeless = replace(NO_VT, cgroup_controllers=frozenset({"pids"}), kvm_device=False)
-    monkeypatch.setattr(doctor, "gather_facts", _fake_gather(hopeless))
+    monkeypatch.setattr("labctl.doctor.verdict.gather_facts", _fake_gather(hopeless))
     with pytest.raises(PreflightFailedError) as caught:
         doctor.preflight(plan_of("virtualbox"), hopeless)
     assert "use a provider" not in caught.value.hint
