@@ -59,33 +59,12 @@ def up(
     output: FormatOption = Format.TEXT,
 ) -> None:
     """Plan N labs (own subnets, tokens, contexts) and bring them up side by side."""
-    import os  # noqa: PLC0415 - lazy: keeps --help fast
-
-    from labctl import doctor  # noqa: PLC0415
-    from labctl.cli.common import load_spec  # noqa: PLC0415
-    from labctl.registry import plan_lab  # noqa: PLC0415
-    from labctl.workshop import fleet, fleetrun  # noqa: PLC0415
+    from labctl.cli.common import load_spec  # noqa: PLC0415 - lazy: keeps --help fast
+    from labctl.workshop import fleetrun  # noqa: PLC0415
 
     loaded = load_spec(file)
-    base = loaded.lab
-    facts = doctor.gather_facts(plan_lab(base))
-    directory = fleetrun.fleet_dir(loaded.path, prefix or base.name)
-    keep = {}
-    if (directory / fleetrun.FLEET_FILE).exists():
-        keep = {
-            lab["name"]: lab["network"]["cidr"] for lab in fleetrun.read_fleet(directory)["labs"]
-        }
-    plan = fleet.plan_fleet(
-        base,
-        count,
-        prefix,
-        allowed=fleet.allowed_ranges(base.provider, facts.vbox_networks_conf),
-        avoid=[n for n in fleet.networks_in_use(facts) if str(n) not in keep.values()],
-        keep=keep,
-        host_free_mib=facts.free_memory_mib,
-        host_cpus=os.cpu_count(),
-        max_parallel=max_parallel,
-    )
+    directory = fleetrun.fleet_dir(loaded.path, prefix or loaded.lab.name)
+    plan = fleetrun.plan_here(loaded.lab, count, prefix, directory, max_parallel=max_parallel)
     for warning in plan.warnings:
         OUT.warn(warning)
     if dry_run:

@@ -214,3 +214,31 @@ def readiness(spec: Path) -> LabReadiness:
         time_to_ready=round(total, 1) if total is not None else None,
         checks=checks,
     )
+
+
+def plan_here(
+    base: Lab, count: int, prefix: str | None, directory: Path, *, max_parallel: int | None
+) -> FleetPlan:
+    """The fleet for this host: subnets its provider allows and the host does not use, a boot
+    concurrency for its RAM and CPUs, and the subnets an existing fleet in `directory` has."""
+    import os  # noqa: PLC0415
+
+    from labctl import doctor  # noqa: PLC0415
+    from labctl.registry import plan_lab  # noqa: PLC0415
+    from labctl.workshop import fleet  # noqa: PLC0415
+
+    facts = doctor.gather_facts(plan_lab(base))
+    keep = {}
+    if (directory / FLEET_FILE).exists():
+        keep = {lab["name"]: lab["network"]["cidr"] for lab in read_fleet(directory)["labs"]}
+    return fleet.plan_fleet(
+        base,
+        count,
+        prefix,
+        allowed=fleet.allowed_ranges(base.provider, facts.vbox_networks_conf),
+        avoid=[n for n in fleet.networks_in_use(facts) if str(n) not in keep.values()],
+        keep=keep,
+        host_free_mib=facts.free_memory_mib,
+        host_cpus=os.cpu_count(),
+        max_parallel=max_parallel,
+    )
