@@ -158,6 +158,12 @@ def test_a_virtualbox_lab_fails_provider_on_a_host_without_virtualbox() -> None:
     with pytest.raises(PreflightFailedError) as caught:
         preflight(plan, facts, skip=())
     assert "provider" in caught.value.failed
+    # The first minutes of a new user: only providers that can work on this very host are
+    # suggested. This test bed has vagrant-lxc and cgroups; CI's VM has no VT-x/AMD-V flags.
+    hint = caught.value.hint
+    assert "`provider: lxc`" in hint, hint
+    if facts.cpu_virt_flags == frozenset():
+        assert "provider: libvirt" not in hint, hint
     failed_ids = [f.id for f in findings.values() if f.status == "fail"]
     assert preflight(plan, facts, skip=failed_ids)  # everything skipped: up may go on
 
