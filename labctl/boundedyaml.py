@@ -6,8 +6,8 @@ exponentially when walked ("billion laughs"), its composer recurses once per nes
 registered tag's constructor runs. Here the nesting depth is checked on the event stream first
 (the parser is iterative), the document is composed (with libyaml when present: 50 times
 faster), and plain data is built while every node made is counted against a budget that grows
-with the values the text holds. Anything past a limit or outside the plain tags a config file uses is a
-`YamlInputError` naming the line and column; its message quotes values cut to a readable length.
+with the values the text holds. Anything past a limit or outside the plain tags a config file
+uses is a `YamlInputError` naming the line and column; its message quotes values cut short.
 """
 
 from __future__ import annotations

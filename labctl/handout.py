@@ -11,7 +11,6 @@ writer (atomic, 0600, since the files hold credentials).
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -89,10 +88,9 @@ class ChecksSummary:
 
 def parse_checks(text: str) -> ChecksSummary:
     """checks.json -> ChecksSummary; ValueError saying what is wrong when it is not that file."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    from labctl.readback import json_value  # noqa: PLC0415
+
+    doc = json_value(text)  # a ValueError with the reason when it is not JSON
     if not isinstance(doc, dict) or doc.get("schema") != CHECKS_SCHEMA:
         raise ValueError(f"not a {CHECKS_SCHEMA} report")
     raw = doc.get("checks")
@@ -537,7 +535,7 @@ def render_index(labs: Sequence[IndexEntry], *, title: str = "labctl labs") -> s
 
 def _read(path: Path) -> str | None:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8", errors="replace")  # a bad byte is not a crash
     except FileNotFoundError:
         return None
 
@@ -566,7 +564,7 @@ def gather_facts(
     plan: Plan, lab_dir: Path, *, workdir: str, spec_arg: str | None = None
 ) -> HandoutFacts:
     """Read what the handout shows from the lab directory; missing files become None."""
-    from labctl.errors import BootError  # noqa: PLC0415
+    from labctl.errors import BootError, StateError  # noqa: PLC0415
     from labctl.kubeconfig import lab_kubeconfig_path  # noqa: PLC0415
     from labctl.labdir import lab_paths  # noqa: PLC0415
     from labctl.workflow import load_targets  # noqa: PLC0415
@@ -574,7 +572,7 @@ def gather_facts(
     paths = lab_paths(lab_dir)
     try:
         targets = tuple(load_targets(lab_dir).values())
-    except (BootError, ValueError, KeyError, TypeError):  # never booted, or ssh.json mangled
+    except (BootError, StateError):  # never booted, or ssh.json mangled
         targets = ()
     checks, problem, when = read_checks(lab_dir)
     lab = plan.lab

@@ -237,17 +237,19 @@ def parse_rootfs(text: str, machine: str) -> Path:
 
 def load_manifest(lab_dir: Path, lab: str) -> Manifest:
     """The lab's snapshots.json, or an empty manifest; a damaged file is an error."""
+    from labctl.readback import read_json  # noqa: PLC0415
+
     path = lab_dir / MANIFEST
-    try:
-        return Manifest.from_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Manifest(lab=lab)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SnapshotError(
-            f"{path} is damaged ({exc})",
+    manifest = read_json(
+        path,
+        Manifest.from_json,
+        lambda reason: SnapshotError(
+            f"{path} is damaged ({reason})",
             f"move it aside (mv {path} {path}.bad); the snapshots it listed stay on disk",
             exit_code=SnapshotNotFoundError.exit_code,
-        ) from None
+        ),
+    )
+    return manifest if manifest is not None else Manifest(lab=lab)
 
 
 def save_manifest(lab_dir: Path, manifest: Manifest) -> None:
