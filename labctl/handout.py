@@ -25,6 +25,7 @@ from labctl import __version__, resources
 from labctl.checks.demo import DEMO_API_PATH, argocd_host, demo_host
 from labctl.errors import RenderError
 from labctl.kubeconfig import context_name
+from labctl.messages import quoted
 from labctl.plan import Role
 
 if TYPE_CHECKING:
@@ -494,7 +495,7 @@ class IndexEntry:
     def __post_init__(self) -> None:
         # The index only links to pages beside it; a scheme (javascript:, http:) is a bug.
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", self.href) or self.href.startswith("//"):
-            msg = f"index link {self.href!r} must be a relative path to a handout page"
+            msg = f"index link {quoted(self.href)} must be a relative path to a handout page"
             raise ValueError(msg)
 
     @classmethod

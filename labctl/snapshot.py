@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labctl.errors import SnapshotError, SnapshotNotFoundError, UsageError
+from labctl.messages import quoted
 from labctl.state import LabState
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def validate_name(name: str) -> str:
     """
     if len(name) > NAME_MAX or not _NAME.match(name):
         raise UsageError(
-            f"snapshot name {name!r} is not valid",
+            f"snapshot name {quoted(name)} is not valid",
             "use 1-63 lowercase letters, digits and '-', starting and ending with a letter or "
             "digit, e.g. baseline or before-upgrade",
         )
@@ -146,7 +147,7 @@ class Manifest:
         if name == BASELINE:
             hint += "; `labctl up` saves baseline after a successful run, or save it yourself"
         raise SnapshotNotFoundError(
-            f"lab {self.lab!r} has no snapshot {name!r}",
+            f"lab {quoted(self.lab)} has no snapshot {quoted(name)}",
             f"{hint} (`labctl snapshot save {name}`)",
         )
 
@@ -319,7 +320,7 @@ class VagrantBackend:
         def one(machine: str) -> None:
             if name not in vagrant.snapshot_list(machine):
                 raise SnapshotError(
-                    f"{machine} has no provider snapshot {name!r} (removed outside labctl?)",
+                    f"{machine} has no provider snapshot {quoted(name)} (removed outside labctl?)",
                     f"`vagrant snapshot list {machine}` in {self.lab_dir} shows what it has",
                 )
             on_step(f"{machine}: vagrant snapshot restore {name}")
@@ -451,7 +452,7 @@ class LxcBackend:
         missing = [m for m in machines if not (saved / m / "rootfs").is_dir()]
         if missing:
             raise SnapshotError(
-                f"snapshot {name!r} has no files for {', '.join(missing)} under {saved}",
+                f"snapshot {quoted(name)} has no files for {', '.join(missing)} under {saved}",
                 f"they were removed outside labctl; `labctl snapshot delete {name}` forgets it",
             )
         rootfs = {m: self._rootfs(m) for m in machines}
@@ -519,7 +520,7 @@ def save_snapshot(
     manifest = load_manifest(lab_dir, plan.name)
     if manifest.get(name) is not None and not replace_existing:
         raise UsageError(
-            f"lab {plan.name} already has a snapshot {name!r}",
+            f"lab {plan.name} already has a snapshot {quoted(name)}",
             "pass --force to replace it, or choose another name",
         )
     if backend is None:

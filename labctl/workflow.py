@@ -23,6 +23,7 @@ from labctl.errors import (
     StateError,
     UsageError,
 )
+from labctl.messages import cut, quoted
 from labctl.procs import children_stop_on_interrupt, stop_children
 from labctl.state import LabState, PhaseRecord, load_state, save_state, spec_hash
 
@@ -266,7 +267,7 @@ def select(plan: Plan, start: str | None, until: str | None) -> tuple[Phase, ...
     for option, value in (("--from", start), ("--until", until)):
         if value is not None and value not in names:
             raise UsageError(
-                f"{option} {value}: this lab has no phase {value!r}",
+                f"{option} {cut(value)}: this lab has no phase {quoted(value)}",
                 f"its phases are: {', '.join(names)}",
             )
     first = names.index(start) if start else 0
