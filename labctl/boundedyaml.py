@@ -101,8 +101,9 @@ def _reader_position(text: str, exc: yaml.reader.ReaderError) -> Position:
 
 def _from_yaml_error(text: str, exc: yaml.YAMLError) -> YamlInputError:
     if isinstance(exc, yaml.reader.ReaderError):
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
         return YamlInputError(
-            f"character {exc.character!r} is not allowed in YAML",
+            f"character U+{code:04X} is not allowed in YAML",
             _reader_position(text, exc),
             hint="remove it, or save the file as plain UTF-8 text",
         )
