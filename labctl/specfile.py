@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from labctl import boundedyaml
 from labctl.errors import SpecError, SpecProblem
-from labctl.messages import quoted
+from labctl.messages import cut, quoted
 from labctl.spec import Lab, cross_field_problems
 
 if TYPE_CHECKING:
@@ -74,7 +74,8 @@ def _compose_with_positions(text: str) -> tuple[Any, Positions]:
 def _path_text(loc: Loc) -> str:
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        name = cut(str(part))  # a key is user text too: a 100 KB key is not echoed whole
+        text += f"[{name}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text
 
 
