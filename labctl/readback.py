@@ -52,6 +52,8 @@ def reason(exc: BaseException) -> str:
         return f"{quoted(exc.args[0])} is missing"
     if isinstance(exc, RecursionError):
         return "nested too deep to be a labctl file"
+    if isinstance(exc, (TypeError, AttributeError, IndexError)):  # Python's words, so say more
+        return f"a field has the wrong type: {cut(str(exc), REASON_LIMIT // 2)}"
     return cut(str(exc) or type(exc).__name__, REASON_LIMIT)
 
 
