@@ -123,3 +123,45 @@ def test_read_json_of_no_file_is_none_and_of_a_good_one_its_value(tmp_path: Path
     assert read_json(path, str, damaged) is None
     path.write_text('{"lab": "demo"}')
     assert read_json(path, lambda text: text.strip(), damaged) == '{"lab": "demo"}'
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "start"),
+    [
+        # libyaml meets its own limit (1000) while scanning ahead, so only the line is sure
+        ("x: " + "[" * 5000 + "]" * 5000 + "\n", 1, None, "nested more than 64"),
+        ("a: é\x01\n", 1, 5, "character U+0001"),
+        ("a: [1, 2\n", 2, 1, "YAML syntax error"),
+        (
+            "\n".join(
+                ['l0: &l0 ["lol"]']
+                + [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 8)]
+            ),
+            1,
+            5,
+            "expands to more than",
+        ),
+    ],
+)
+@pytest.mark.parametrize("loader", ["libyaml", "pure Python"])
+def test_both_parsers_refuse_alike_at_the_same_place(
+    monkeypatch: pytest.MonkeyPatch,
+    loader: str,
+    text: str,
+    line: int,
+    column: int | None,
+    start: str,
+) -> None:
+    """PyYAML without libyaml (some platforms' wheels) takes the pure-Python parser."""
+    import yaml
+
+    import labctl.boundedyaml
+
+    if loader == "pure Python":
+        monkeypatch.setattr(labctl.boundedyaml, "_LOADER", yaml.SafeLoader)
+    elif not yaml.__with_libyaml__:
+        pytest.skip("this PyYAML has no libyaml")
+    problem = refused(text)
+    assert problem.message.startswith(start)
+    assert problem.line == line
+    assert column is None or problem.column == column
