@@ -178,7 +178,8 @@ class FleetRunner:
 
 
 def _last_error(log: Path) -> str:
-    lines = [x for x in log.read_text(encoding="utf-8").splitlines() if x.startswith("error:")]
+    text = log.read_text(encoding="utf-8", errors="replace")  # tool output may hold any bytes
+    lines = [x for x in text.splitlines() if x.startswith("error:")]
     return lines[0].removeprefix("error: ") if lines else "see the log"
 
 
