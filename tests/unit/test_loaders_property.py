@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 HOSTILE = settings(
-    max_examples=120,
+    max_examples=100,
     deadline=None,
     database=None,  # nothing written into the checkout
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
