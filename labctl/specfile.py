@@ -26,8 +26,9 @@ Loc = tuple[str | int, ...]
 Position = tuple[int, int]
 
 SPEC_HINT = "fix the lines above; `labctl schema` prints every key with its type and default"
-# A lab spec is a few KB (the init templates are under 2). Reading costs ~10 µs per value, so the
-# cap keeps the worst file under half a second while leaving 30 times the room a spec needs.
+# A lab spec is a few KB (the init templates are under 2). Reading costs ~10 µs per value with
+# libyaml, so the cap keeps the worst file near a quarter of a second (PyYAML without libyaml is
+# ten times slower) while leaving 30 times the room a spec needs.
 MAX_SPEC_CHARS = 64 << 10
 SIZE_HINT = "pass the lab's spec file; `labctl init` writes a commented one"
 
@@ -109,7 +110,7 @@ def _describe(error: ErrorDetails) -> str:  # noqa: PLR0911 - one return per kin
     if kind == "missing":
         return "is required; add it, e.g. `name: demo`" if loc == ("name",) else "is required"
     if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
+        return cut(str(ctx.get("error", error["msg"])), 300)  # validators quote values cut already
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "")
         choices = [c.strip() for c in expected.replace(" or ", ", ").split(",") if c.strip()]
