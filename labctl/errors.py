@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
+from labctl.messages import capped
+
 
 class ExitCode(IntEnum):
     """Documented, stable exit codes (README: "Exit codes")."""
@@ -86,7 +88,7 @@ class SpecError(LabctlError):
         super().__init__(summary, hint)
 
     def lines(self) -> list[str]:
-        return [str(p) for p in self.problems]
+        return capped([str(p) for p in self.problems])
 
 
 class RenderError(LabctlError):

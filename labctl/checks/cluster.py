@@ -31,6 +31,7 @@ from labctl.checks.model import (
     judging,
     record_key,
 )
+from labctl.messages import quoted
 
 if TYPE_CHECKING:
     from labctl.plan import Machine, Plan
@@ -230,7 +231,7 @@ def judge_clock(records: Records, plan: Plan) -> Verdict:
             node_time = float(record.result.stdout.strip())
         except ValueError:
             raise CheckCannotRunError(
-                f"{machine.name}: `date +%s.%N` printed {record.result.stdout.strip()!r}"
+                f"{machine.name}: `date +%s.%N` printed {quoted(record.result.stdout.strip())}"
             ) from None
         host_time = (record.started_at + record.finished_at) / 2
         skew = node_time - host_time

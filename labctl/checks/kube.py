@@ -11,6 +11,7 @@ import shlex
 from typing import Any
 
 from labctl.checks.model import CheckCannotRunError, Records, Status, StepRecord
+from labctl.messages import quoted
 
 KUBECTL = "sudo k3s kubectl"
 # The address VirtualBox gives every VM on its NAT interface: a node advertising it is the
@@ -48,7 +49,7 @@ def need_json(records: Records, key: str) -> Any:
     except json.JSONDecodeError as exc:
         raise CheckCannotRunError(
             f"{record.machine}: `{short(record.command)}` did not print JSON ({exc.msg} at "
-            f"line {exc.lineno}): {first_line(record.result.stdout)!r}"
+            f"line {exc.lineno}): {quoted(first_line(record.result.stdout))}"
         ) from None
 
 

@@ -105,7 +105,9 @@ def load_credentials(lab_dir: Path) -> Credentials:
 
     def read(file: PurePosixPath) -> str | None:
         path = Path(str(file))
-        return path.read_text().strip() or None if path.is_file() else None
+        if not path.is_file():
+            return None
+        return path.read_text(encoding="utf-8", errors="replace").strip() or None
 
     return Credentials(
         argocd_admin_password=read(paths.argocd_password_file),

@@ -108,6 +108,7 @@ def _click_errors() -> tuple[type[Exception], ...]:
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; map every failure to its documented exit code and a one-line message."""
     from labctl.errors import ExitCode, LabctlError  # noqa: PLC0415
+    from labctl.messages import cut  # noqa: PLC0415
 
     try:
         result = app(args=argv, standalone_mode=False, prog_name="labctl")
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except Exception as exc:
         if OUT.verbosity >= 2:
             raise
-        OUT.error(f"internal error: {type(exc).__name__}: {exc}")
+        OUT.error(f"internal error: {type(exc).__name__}: {cut(str(exc), 300)}")
         OUT.hint("this is a bug in labctl; rerun with -vv for the traceback and report it")
         code = ExitCode.INTERNAL
     sys.stdout.flush()

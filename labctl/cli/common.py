@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from labctl.cli.output import OUT
+from labctl.messages import quoted
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -262,7 +263,7 @@ def find_machine(resolved: Resolved, node: str) -> str:
         if candidate in names:
             return candidate
     raise UsageError(
-        f"lab {resolved.plan.name!r} has no machine {node!r}",
+        f"lab {quoted(resolved.plan.name)} has no machine {quoted(node)}",
         f"its machines are: {', '.join(names)}",
     )
 

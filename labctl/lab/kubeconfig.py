@@ -23,9 +23,11 @@ import yaml
 
 from labctl.errors import KubeconfigError
 from labctl.lab.labdir import write_atomic
+from labctl.messages import quoted
 
 SECTIONS = (("clusters", "cluster"), ("users", "user"), ("contexts", "context"))
 BACKUP_INFIX = ".labctl-backup-"
+MAX_KUBECONFIG_BYTES = 4 << 20  # hundreds of clusters with their certificates fit in 1 MiB
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,8 @@ def validate_lab_config(doc: object, where: str = "the lab kubeconfig") -> dict[
         raise KubeconfigError(f"{where} is not a YAML mapping", hint)
     if doc.get("apiVersion") != "v1" or doc.get("kind") != "Config":
         raise KubeconfigError(
-            f"{where} is not a kubeconfig (apiVersion {doc.get('apiVersion')!r}, "
-            f"kind {doc.get('kind')!r}; expected v1 Config)",
+            f"{where} is not a kubeconfig (apiVersion {quoted(doc.get('apiVersion'))}, "
+            f"kind {quoted(doc.get('kind'))}; expected v1 Config)",
             hint,
         )
     for section, body in SECTIONS:
@@ -172,20 +174,25 @@ def dump(doc: dict[str, Any]) -> str:
 
 
 def _parse(path: Path, text: str) -> object:
+    from labctl.spec.bounded import YamlInputError, load  # noqa: PLC0415
+
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return load(text)  # within bounds: aliases, nesting and numbers cannot run away
+    except YamlInputError as exc:
         raise KubeconfigError(
-            f"{where}: not valid YAML ({problem}); labctl left it untouched",
+            f"{exc.where(str(path))}: {exc.message}; labctl left it untouched",
             "fix that line (or move the file aside), then run the command again",
         ) from None
 
 
 def _read(path: Path) -> str | None:
     try:
+        if path.stat().st_size > MAX_KUBECONFIG_BYTES:
+            raise KubeconfigError(
+                f"{path} is larger than {MAX_KUBECONFIG_BYTES >> 20} MiB; "
+                "labctl reads kubeconfigs up to that size and left it untouched",
+                "move it aside, or merge by hand with `kubectl config view --flatten`",
+            )
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None

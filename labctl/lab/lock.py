@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from labctl.errors import LockedError
+from labctl.messages import cut
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,10 +24,11 @@ if TYPE_CHECKING:
 def _holder_text(lab_dir: Path) -> str:
     try:
         holder = json.loads((lab_dir / "lock.holder").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "another labctl"
-    started = time.strftime("%H:%M:%S", time.localtime(holder.get("since", 0)))
-    return f"pid {holder.get('pid')} ({holder.get('command', 'labctl')}, since {started})"
+        started = time.strftime("%H:%M:%S", time.localtime(holder.get("since", 0)))
+        pid, command = holder.get("pid"), holder.get("command", "labctl")
+    except (OSError, ValueError, AttributeError, TypeError, OverflowError, RecursionError):
+        return "another labctl"  # an unreadable note still leaves the lock itself in force
+    return f"pid {cut(str(pid))} ({cut(str(command))}, since {started})"
 
 
 @contextmanager

@@ -241,13 +241,13 @@ def latest_run(lab_dir: Path) -> RunSet:
 
 def _kubeconfig_credentials(path: Path) -> list[str]:
     """The lab kubeconfig's user credentials, so a leaked copy is redacted too (best effort)."""
-    import yaml  # noqa: PLC0415 - only bundles need it
+    from labctl.spec.bounded import YamlInputError, load  # noqa: PLC0415 - only bundles need it
 
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return []
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, YamlInputError):
         return []  # the key/value patterns still catch client-key-data and tokens
     users = doc.get("users") if isinstance(doc, dict) else None
     found: list[str] = []

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from labctl.errors import SnapshotError, SnapshotNotFoundError, UsageError
 from labctl.lab.state import LabState
+from labctl.messages import quoted
 
 if TYPE_CHECKING:
     from labctl.lab.workflow import Runtime
@@ -79,7 +80,7 @@ def validate_name(name: str) -> str:
     """
     if len(name) > NAME_MAX or not _NAME.match(name):
         raise UsageError(
-            f"snapshot name {name!r} is not valid",
+            f"snapshot name {quoted(name)} is not valid",
             "use 1-63 lowercase letters, digits and '-', starting and ending with a letter or "
             "digit, e.g. baseline or before-upgrade",
         )
@@ -143,7 +144,7 @@ class Manifest:
         if name == BASELINE:
             hint += "; `labctl up` saves baseline after a successful run, or save it yourself"
         raise SnapshotNotFoundError(
-            f"lab {self.lab!r} has no snapshot {name!r}",
+            f"lab {quoted(self.lab)} has no snapshot {quoted(name)}",
             f"{hint} (`labctl snapshot save {name}`)",
         )
 
@@ -234,17 +235,19 @@ def parse_rootfs(text: str, machine: str) -> Path:
 
 def load_manifest(lab_dir: Path, lab: str) -> Manifest:
     """The lab's snapshots.json, or an empty manifest; a damaged file is an error."""
+    from labctl.lab.readback import read_json  # noqa: PLC0415
+
     path = lab_dir / MANIFEST
-    try:
-        return Manifest.from_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return Manifest(lab=lab)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SnapshotError(
-            f"{path} is damaged ({exc})",
+    manifest = read_json(
+        path,
+        Manifest.from_json,
+        lambda reason: SnapshotError(
+            f"{path} is damaged ({reason})",
             f"move it aside (mv {path} {path}.bad); the snapshots it listed stay on disk",
             exit_code=SnapshotNotFoundError.exit_code,
-        ) from None
+        ),
+    )
+    return manifest if manifest is not None else Manifest(lab=lab)
 
 
 def save_manifest(lab_dir: Path, manifest: Manifest) -> None:
@@ -324,7 +327,7 @@ def save_snapshot(
     manifest = load_manifest(lab_dir, plan.name)
     if manifest.get(name) is not None and not replace_existing:
         raise UsageError(
-            f"lab {plan.name} already has a snapshot {name!r}",
+            f"lab {plan.name} already has a snapshot {quoted(name)}",
             "pass --force to replace it, or choose another name",
         )
     if backend is None:

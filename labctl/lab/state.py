@@ -83,17 +83,18 @@ def first_pending(plan: Plan, state: LabState, current_hash: str) -> str | None:
 def load_state(lab_dir: Path, lab: str) -> LabState:
     """The saved state, or a fresh one; a corrupt file is an error, never silently reset."""
     from labctl.errors import StateError  # noqa: PLC0415 - avoids an import cycle at load
+    from labctl.lab.readback import read_json  # noqa: PLC0415
 
     path = lab_dir / "state.json"
-    try:
-        return LabState.from_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return LabState(lab=lab)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise StateError(
-            f"{path} is damaged ({exc})",
+    state = read_json(
+        path,
+        LabState.from_json,
+        lambda reason: StateError(
+            f"{path} is damaged ({reason})",
             f"move it aside (mv {path} {path}.bad) and run the command again",
-        ) from None
+        ),
+    )
+    return state if state is not None else LabState(lab=lab)
 
 
 def save_state(lab_dir: Path, state: LabState) -> None:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from labctl.errors import BootError
+from labctl.errors import BootError, StateError
 
 if TYPE_CHECKING:
     from labctl.tools.ssh import SshTarget
@@ -26,17 +26,30 @@ def save_targets(lab_dir: Path, targets: dict[str, SshTarget]) -> None:
 
 
 def load_targets(lab_dir: Path) -> dict[str, SshTarget]:
+    from labctl.lab.readback import json_value, read_json  # noqa: PLC0415
     from labctl.tools.ssh import SshTarget  # noqa: PLC0415
 
+    def parse(text: str) -> dict[str, SshTarget]:
+        return {
+            str(name): SshTarget(
+                str(f["name"]), str(f["host"]), int(f["port"]), str(f["user"]),
+                Path(str(f["key_file"])),
+            )
+            for name, f in json_value(text).items()
+        }  # fmt: skip
+
     path = lab_dir / "ssh.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    targets = read_json(
+        path,
+        parse,
+        lambda reason: StateError(
+            f"{path} is damaged ({reason})",
+            "run `labctl up` again: it finds the machines and writes ssh.json anew",
+        ),
+    )
+    if targets is None:
         raise BootError(
             "this lab has not been booted, so labctl does not know how to reach it",
             "run `labctl up` first",
-        ) from None
-    return {
-        name: SshTarget(f["name"], f["host"], int(f["port"]), f["user"], Path(f["key_file"]))
-        for name, f in raw.items()
-    }
+        )
+    return targets

@@ -22,6 +22,7 @@ from labctl.errors import (
 )
 from labctl.lab.state import LabState, PhaseRecord, load_state, save_state, spec_hash
 from labctl.lab.targets import load_targets, save_targets
+from labctl.messages import cut, quoted
 from labctl.tools.procs import children_stop_on_interrupt, stop_children
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ def select(plan: Plan, start: str | None, until: str | None) -> tuple[Phase, ...
     for option, value in (("--from", start), ("--until", until)):
         if value is not None and value not in names:
             raise UsageError(
-                f"{option} {value}: this lab has no phase {value!r}",
+                f"{option} {cut(value)}: this lab has no phase {quoted(value)}",
                 f"its phases are: {', '.join(names)}",
             )
     first = names.index(start) if start else 0

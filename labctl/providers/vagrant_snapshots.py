@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from labctl.errors import SnapshotError
 from labctl.lab.snapshot import Step, each
+from labctl.messages import quoted
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -51,7 +52,7 @@ class VagrantBackend:
         def one(machine: str) -> None:
             if name not in vagrant.snapshot_list(machine):
                 raise SnapshotError(
-                    f"{machine} has no provider snapshot {name!r} (removed outside labctl?)",
+                    f"{machine} has no provider snapshot {quoted(name)} (removed outside labctl?)",
                     f"`vagrant snapshot list {machine}` in {self.lab_dir} shows what it has",
                 )
             on_step(f"{machine}: vagrant snapshot restore {name}")

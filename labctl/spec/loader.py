@@ -10,10 +10,11 @@ import difflib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from labctl.errors import SpecError, SpecProblem
+from labctl.messages import cut, quoted
+from labctl.spec import bounded as boundedyaml
 from labctl.spec.model import AUTO_PROVIDER, Lab, cross_field_problems
 
 if TYPE_CHECKING:
@@ -25,6 +26,15 @@ Loc = tuple[str | int, ...]
 Position = tuple[int, int]
 
 SPEC_HINT = "fix the lines above; `labctl schema` prints every key with its type and default"
+# A lab spec is a few KB (the init templates are under 2). Reading costs ~10 µs per value with
+# libyaml, so the cap keeps the worst file near a quarter of a second (PyYAML without libyaml is
+# ten times slower) while leaving 30 times the room a spec needs.
+MAX_SPEC_CHARS = 64 << 10
+SIZE_HINT = "pass the lab's spec file; `labctl init` writes a commented one"
+
+
+def _too_large(size: int) -> str:
+    return f"is {size >> 10} KiB; a lab spec is a few KB (at most {MAX_SPEC_CHARS >> 10} KiB)"
 
 
 @dataclass
@@ -57,52 +67,17 @@ class LoadedLab:
     auto_provider: bool = False  # the spec said `provider: auto`; lab.provider is the choice
 
 
-class _DuplicateKeyError(Exception):
-    def __init__(self, key: str, loc: Loc, line: int, column: int, first_line: int) -> None:
-        super().__init__(key)
-        self.key, self.loc = key, loc
-        self.line, self.column, self.first_line = line, column, first_line
-
-
-def _mark(node: yaml.Node) -> Position:
-    return (node.start_mark.line + 1, node.start_mark.column + 1)
-
-
 def _compose_with_positions(text: str) -> tuple[Any, Positions]:
-    """Compose YAML into plain data, recording each path's position and refusing duplicate keys."""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
-    positions = Positions()
-    if node is None:
-        return None, positions
-    constructor = yaml.SafeLoader(text)
-
-    def build(current: yaml.Node, loc: Loc) -> Any:
-        positions.values[loc] = _mark(current)
-        if isinstance(current, yaml.MappingNode):
-            constructor.flatten_mapping(current)
-            result: dict[Any, Any] = {}
-            first_seen: dict[Any, int] = {}
-            for key_node, value_node in current.value:
-                key = constructor.construct_object(key_node, deep=True)
-                key_loc = (*loc, key)
-                if key in result:
-                    line, column = _mark(key_node)
-                    raise _DuplicateKeyError(str(key), key_loc, line, column, first_seen[key])
-                first_seen[key] = _mark(key_node)[0]
-                positions.keys[key_loc] = _mark(key_node)
-                result[key] = build(value_node, key_loc)
-            return result
-        if isinstance(current, yaml.SequenceNode):
-            return [build(item, (*loc, i)) for i, item in enumerate(current.value)]
-        return constructor.construct_object(current, deep=True)
-
-    return build(node, ()), positions
+    """Compose YAML into plain data within bounds, recording each path's position."""
+    composed = boundedyaml.compose(text)
+    return composed.data, Positions(composed.keys, composed.values)
 
 
 def _path_text(loc: Loc) -> str:
     text = ""
     for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        name = cut(str(part))  # a key is user text too: a 100 KB key is not echoed whole
+        text += f"[{name}]" if isinstance(part, int) else (f".{name}" if text else name)
     return text
 
 
@@ -132,23 +107,23 @@ def _describe(error: ErrorDetails) -> str:  # noqa: PLR0911 - one return per kin
         allowed = sorted(model.model_fields) if model else []
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         advice = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
-        return f"unknown key {key!r}; {advice}"
+        return f"unknown key {quoted(key)}; {advice}"
     if kind == "missing":
         return "is required; add it, e.g. `name: demo`" if loc == ("name",) else "is required"
     if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
+        return cut(str(ctx.get("error", error["msg"])), 300)  # validators quote values cut already
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "")
         choices = [c.strip() for c in expected.replace(" or ", ", ").split(",") if c.strip()]
         close = difflib.get_close_matches(str(value), choices, n=1)
         advice = f"did you mean {close[0]!r}?" if close else f"use one of: {', '.join(choices)}"
-        return f"{value!r} is not allowed here; {advice}"
+        return f"{quoted(value)} is not allowed here; {advice}"
     if kind in {"int_type", "int_parsing", "int_from_float"}:
-        return f"expected a whole number, got {_type_name(value)} {value!r}"
+        return f"expected a whole number, got {_type_name(value)} {quoted(value)}"
     if kind in {"bool_type", "bool_parsing"}:
-        return f"expected true or false, got {value!r}"
+        return f"expected true or false, got {quoted(value)}"
     if kind in {"string_type"}:
-        return f"expected text, got {_type_name(value)} {value!r}; put it in quotes"
+        return f"expected text, got {_type_name(value)} {quoted(value)}; put it in quotes"
     if kind in {"list_type"}:
         return (
             f"expected a list, got {_type_name(value)}; write it as [a, b] or one '- item' a line"
@@ -156,10 +131,10 @@ def _describe(error: ErrorDetails) -> str:  # noqa: PLR0911 - one return per kin
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         return f"expected a mapping of keys, got {_type_name(value)}"
     if kind == "greater_than_equal":
-        return f"must be at least {ctx['ge']}, got {value!r}"
+        return f"must be at least {ctx['ge']}, got {quoted(value)}"
     if kind == "less_than_equal":
-        return f"must be at most {ctx['le']}, got {value!r}"
-    return f"{error['msg']} (got {value!r})"
+        return f"must be at most {ctx['le']}, got {quoted(value)}"
+    return f"{error['msg']} (got {quoted(value)})"
 
 
 def _problem(
@@ -172,23 +147,15 @@ def _problem(
 
 def parse_lab(text: str, filename: str = "lab.yaml") -> LoadedLab:
     """Parse and validate a lab spec; raise SpecError listing every problem found."""
+    if len(text) > MAX_SPEC_CHARS:
+        raise SpecError([SpecProblem(filename, None, None, "", _too_large(len(text)))], SIZE_HINT)
     try:
         data, positions = _compose_with_positions(text)
-    except _DuplicateKeyError as dup:
-        message = f"duplicate key (first at line {dup.first_line}); keep one of them"
-        raise SpecError(
-            [SpecProblem(filename, dup.line, dup.column, _path_text(dup.loc), message)], SPEC_HINT
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        what = " ".join(filter(None, [exc.context, exc.problem]))
-        raise SpecError(
-            [SpecProblem(filename, line, column, "", f"YAML syntax error: {what}")],
-            "check indentation (spaces, not tabs) and that every `key: value` has a space",
-        ) from None
-    except yaml.YAMLError as exc:
-        raise SpecError([SpecProblem(filename, None, None, "", f"YAML error: {exc}")]) from None
+    except boundedyaml.YamlInputError as refused:
+        found = SpecProblem(
+            filename, refused.line, refused.column, _path_text(refused.loc), refused.message
+        )
+        raise SpecError([found], refused.hint or SPEC_HINT) from None
 
     if data is None:  # only comments, or a lone `---`
         raise SpecError(
@@ -258,12 +225,16 @@ def load_lab(path: Path) -> LoadedLab:
             [SpecProblem(str(path), None, None, "", "cannot be read (permission denied)")],
             "check the file's permissions",
         ) from None
+    if len(raw) > MAX_SPEC_CHARS:
+        raise SpecError([SpecProblem(str(path), None, None, "", _too_large(len(raw)))], SIZE_HINT)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"is not UTF-8 text (byte {raw[exc.start]:#04x})"
         raise SpecError(
-            [SpecProblem(str(path), None, None, "", f"is not UTF-8 text (byte {exc.start})")],
-            "save the file as UTF-8",
+            [SpecProblem(str(path), line, column, "", message)], "save the file as UTF-8"
         ) from None
     loaded = parse_lab(text, str(path))
     return LoadedLab(loaded.lab, loaded.source, loaded.positions, path)

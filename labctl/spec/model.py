@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from labctl.catalogue import CHECK_NAMES
+from labctl.messages import cut, quoted
 
 # Providers are plug-ins (`labctl.providers` entry points); the spec only knows their names,
 # read from the installed metadata without importing any provider.
@@ -63,12 +64,12 @@ _GIB_UNITS = ("GiB", "G", "Gi")
 def parse_memory(value: Any) -> Any:
     """Memory in MiB: a whole number of MiB, or a string with a unit (512MiB, 2GiB, 2G)."""
     if isinstance(value, bool):
-        raise ValueError(f"expected a size like 2048 or 2GiB, got {value!r}")
+        raise ValueError(f"expected a size like 2048 or 2GiB, got {quoted(value)}")
     if isinstance(value, str):
         match = _MEMORY_RE.match(value)
         if not match:
             raise ValueError(
-                f"{value!r} is not a size; write MiB as a number (2048) or 2GiB/512MiB"
+                f"{quoted(value)} is not a size; write MiB as a number (2048) or 2GiB/512MiB"
             )
         number, unit = int(match.group(1)), match.group(2)
         return number * 1024 if unit in _GIB_UNITS else number
@@ -147,14 +148,14 @@ class Network(_Model):
             net = ipaddress.ip_network(value, strict=False)
         except ValueError:
             raise ValueError(
-                f"{value!r} is not an IPv4 network; write it like 192.168.56.0/24"
+                f"{quoted(value)} is not an IPv4 network; write it like 192.168.56.0/24"
             ) from None
         if net.version != 4:
             raise ValueError(
-                f"{value!r} is IPv6; the lab network must be IPv4, like 192.168.56.0/24"
+                f"{quoted(value)} is IPv6; the lab network must be IPv4, like 192.168.56.0/24"
             )
         if str(net) != value:
-            raise ValueError(f"{value!r} has host bits set; did you mean {net}?")
+            raise ValueError(f"{quoted(value)} has host bits set; did you mean {net}?")
         if net.prefixlen > 28:
             raise ValueError(
                 f"/{net.prefixlen} is too small for a lab; use /28 or larger, e.g. /24"
@@ -183,7 +184,7 @@ class K3s(_Model):
     def _pinned(cls, value: str) -> str:
         if not K3S_VERSION_RE.match(value):
             raise ValueError(
-                f"{value!r} is not a pinned K3s release; write it like {DEFAULT_K3S_VERSION}"
+                f"{quoted(value)} is not a pinned K3s release; write it like {DEFAULT_K3S_VERSION}"
             )
         return value
 
@@ -202,7 +203,9 @@ class ArgoCD(_Model):
     @classmethod
     def _tag(cls, value: str) -> str:
         if not SEMVER_TAG_RE.match(value):
-            raise ValueError(f"{value!r} is not an Argo CD release tag; write it like v2.14.11")
+            raise ValueError(
+                f"{quoted(value)} is not an Argo CD release tag; write it like v2.14.11"
+            )
         return value
 
 
@@ -225,7 +228,7 @@ class GitLab(_Pool):
     def _package(cls, value: str) -> str:
         if not GITLAB_VERSION_RE.match(value):
             raise ValueError(
-                f"{value!r} is not a GitLab CE package version; write it like "
+                f"{quoted(value)} is not a GitLab CE package version; write it like "
                 f"{DEFAULT_GITLAB_VERSION}"
             )
         return value
@@ -240,7 +243,7 @@ class Addons(_Model):
 
 def _known_check(name: str) -> str:
     if name not in CHECK_NAMES:
-        raise ValueError(f"{name!r} is not a smoke check{_did_you_mean(name)}")
+        raise ValueError(f"{quoted(name)} is not a smoke check{_did_you_mean(name)}")
     return name
 
 
@@ -310,13 +313,18 @@ class LibvirtConnection(_Model):
         if value is None:
             return value
         if "://" in value:
-            raise ValueError(f"{value!r} is a URI; write it as libvirt.uri, or give only the host")
+            raise ValueError(
+                f"{quoted(value)} is a URI; write it as libvirt.uri, or give only the host"
+            )
         if "@" in value:
             user, _, host = value.rpartition("@")
-            raise ValueError(f"{value!r} holds a user; write `host: {host}` and `username: {user}`")
+            raise ValueError(
+                f"{quoted(value)} holds a user; write `host: {cut(host)}` and "
+                f"`username: {cut(user)}`"
+            )
         if not HOSTNAME_RE.match(value):
             raise ValueError(
-                f"{value!r} is not a host name or IPv4 address; for IPv6 write libvirt.uri"
+                f"{quoted(value)} is not a host name or IPv4 address; for IPv6 write libvirt.uri"
             )
         return value
 
@@ -325,7 +333,7 @@ class LibvirtConnection(_Model):
     def _user(cls, value: str | None) -> str | None:
         if value is not None and not SSH_USER_RE.match(value):
             raise ValueError(
-                f"{value!r} is not a user name; use letters, digits, '.', '_' and '-' "
+                f"{quoted(value)} is not a user name; use letters, digits, '.', '_' and '-' "
                 "(at most 32), starting with a letter or '_'"
             )
         return value
@@ -337,12 +345,12 @@ class LibvirtConnection(_Model):
             return value
         if not KEY_FILE_RE.match(value):
             raise ValueError(
-                f"{value!r} has characters a key path in the Vagrantfile cannot keep; "
+                f"{quoted(value)} has characters a key path in the Vagrantfile cannot keep; "
                 "use letters, digits and ./_~+-"
             )
         if "/" in value and not value.startswith(("/", "~/")):
             raise ValueError(
-                f"{value!r} is relative; vagrant-libvirt would look for ~/.ssh/{value}. "
+                f"{quoted(value)} is relative; vagrant-libvirt would look for ~/.ssh/{value}. "
                 "Write an absolute path, ~/..., or a bare name inside ~/.ssh"
             )
         return value
@@ -352,7 +360,7 @@ class LibvirtConnection(_Model):
     def _uri(cls, value: str | None) -> str | None:
         if value is not None and not LIBVIRT_URI_RE.match(value):
             raise ValueError(
-                f"{value!r} is not a qemu libvirt URI; write it like "
+                f"{quoted(value)} is not a qemu libvirt URI; write it like "
                 "qemu+ssh://labs@hv1.example.com/system"
             )
         return value
@@ -409,13 +417,13 @@ class Lab(_Model):
     @classmethod
     def _dns_label(cls, value: str) -> str:
         if len(value) > NAME_MAX:
-            raise ValueError(f"{value!r} is {len(value)} characters; use at most {NAME_MAX}")
+            raise ValueError(f"{quoted(value)} is {len(value)} characters; use at most {NAME_MAX}")
         if not DNS_LABEL_RE.match(value):
             suggestion = re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-") or "demo"
             if not suggestion[0].isalpha():
                 suggestion = f"lab-{suggestion}"
             raise ValueError(
-                f"{value!r} is not a DNS label; use lowercase letters, digits and '-', "
+                f"{quoted(value)} is not a DNS label; use lowercase letters, digits and '-', "
                 f"starting with a letter, e.g. {suggestion[:NAME_MAX]!r}"
             )
         return value

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from labctl import registry
 from labctl.doctor import MEMORY_HEADROOM
 from labctl.errors import ExitCode, LabctlError
+from labctl.messages import quoted
 from labctl.spec.model import (
     DNS_LABEL_RE,
     FIRST_MACHINE_OFFSET,
@@ -218,7 +219,7 @@ class FleetPlan:
         found = next((lab for lab in self.labs if lab.name == name), None)
         if found is None:
             names = ", ".join(lab.name for lab in self.labs)
-            raise FleetError(f"the fleet has no lab {name!r}", f"its labs are {names}")
+            raise FleetError(f"the fleet has no lab {quoted(name)}", f"its labs are {names}")
         return found
 
     def to_dict(self) -> dict[str, Any]:
@@ -284,7 +285,8 @@ def fleet_names(prefix: str, count: int) -> tuple[str, ...]:
         )
     if not DNS_LABEL_RE.match(longest):
         raise FleetError(
-            f"prefix {prefix!r} does not make lab names like {longest!r}: a lab name is a DNS "
+            f"prefix {quoted(prefix)} does not make lab names like {quoted(longest)}: "
+            "a lab name is a DNS "
             "label (lowercase letters, digits and '-', starting with a letter)",
             "give --prefix like `team` or `ws-k8s`",
         )

@@ -61,14 +61,38 @@ def write_fleet(directory: Path, fleet: FleetPlan, source: str) -> list[Path]:
     return specs
 
 
+def _fleet_record(text: str) -> dict[str, Any]:
+    """fleet.json, checked for what the fleet commands read from it."""
+    from labctl.lab.readback import json_value  # noqa: PLC0415
+
+    record: dict[str, Any] = json_value(text)
+    for name in record["specs"]:
+        if not isinstance(name, str) or Path(name).name != name or not name.endswith(".yaml"):
+            raise ValueError(f"`specs` holds {name!r:.80}, not the file name of a member spec")
+    for lab in record["labs"]:
+        if not (isinstance(lab["name"], str) and isinstance(lab["network"]["cidr"], str)):
+            raise ValueError("a lab in `labs` has no text `name` or `network.cidr`")
+    return record
+
+
 def read_fleet(directory: Path) -> dict[str, Any]:
-    try:
-        record: dict[str, Any] = json.loads((directory / FLEET_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    from labctl.lab.readback import read_json  # noqa: PLC0415
+
+    path = directory / FLEET_FILE
+    record = read_json(
+        path,
+        _fleet_record,
+        lambda reason: UsageError(
+            f"{path} is damaged ({reason})",
+            f"move it aside (mv {path} {path}.bad) and run `labctl fleet up` again; "
+            "the member specs beside it stay",
+        ),
+    )
+    if record is None:
         raise UsageError(
             f"no fleet in {directory}",
             "create one with `labctl fleet up --count N --prefix PREFIX [FILE]`",
-        ) from None
+        )
     return record
 
 
@@ -154,7 +178,8 @@ class FleetRunner:
 
 
 def _last_error(log: Path) -> str:
-    lines = [x for x in log.read_text(encoding="utf-8").splitlines() if x.startswith("error:")]
+    text = log.read_text(encoding="utf-8", errors="replace")  # tool output may hold any bytes
+    lines = [x for x in text.splitlines() if x.startswith("error:")]
     return lines[0].removeprefix("error: ") if lines else "see the log"
 
 
@@ -200,7 +225,7 @@ def readiness(spec: Path) -> LabReadiness:
         report = json.loads((lab_dir / "checks.json").read_text(encoding="utf-8"))
         summary = report["summary"]
         checks = f"{summary['passed']}/{summary['total'] - summary['skipped']} passed"
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):  # not run, or not a report: say so
         pass
     done = pending is None
     total = sum(r.elapsed for r in state.phases.values()) if done else None

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from labctl import registry
 from labctl.doctor import MEMORY_HEADROOM
 from labctl.errors import ExitCode, LabctlError
+from labctl.messages import quoted
 from labctl.registry import plan_lab
 from labctl.spec.model import DNS_LABEL_RE, Lab, LibvirtConnection, cross_field_problems
 from labctl.workshop.fleet import Concurrency, FleetLab, FleetPlan, boot_concurrency
@@ -64,7 +65,7 @@ class Hypervisor:
     def __post_init__(self) -> None:
         if not DNS_LABEL_RE.match(self.name):
             raise PlacementError(
-                f"hypervisor name {self.name!r} is not a DNS label",
+                f"hypervisor name {quoted(self.name)} is not a DNS label",
                 "name it with lowercase letters, digits and '-', like `hv1`",
             )
         if self.free_mib < 0 or self.cpus < 1:

@@ -280,6 +280,6 @@ def test_remove_never_creates_the_file(tmp_path: Path) -> None:
 def test_remove_refuses_broken_yaml_and_leaves_it(tmp_path: Path) -> None:
     target = tmp_path / "config"
     target.write_text("contexts: [\n")
-    with pytest.raises(LabctlError, match=r"config:\d+:\d+: not valid YAML"):
+    with pytest.raises(LabctlError, match=r"config:\d+:\d+: YAML syntax error"):
         kc.remove_from_user_config(CTX, target)
     assert target.read_text() == "contexts: [\n"

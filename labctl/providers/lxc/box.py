@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Literal
 
 from labctl.errors import BoxBuildError, UsageError
+from labctl.messages import quoted
 from labctl.providers.lxc._run import require_root, run
 
 Distro = Literal["debian", "ubuntu"]
@@ -411,7 +412,7 @@ def build_box(
     """Build the box `name` for vagrant-lxc and (unless add=False) `vagrant box add --force` it."""
     if distro not in DEFAULT_MIRRORS:
         raise UsageError(
-            f"{distro!r} is not a distro labctl builds boxes for",
+            f"{quoted(distro)} is not a distro labctl builds boxes for",
             "use --distro debian or --distro ubuntu",
         )
     require_root("building an lxc box (debootstrap, chroot)")

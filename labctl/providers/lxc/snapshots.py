@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from labctl.errors import SnapshotError
 from labctl.lab.snapshot import STORE, Step, each, parse_rootfs, store_dir
+from labctl.messages import quoted
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -128,7 +129,7 @@ class LxcBackend:
         missing = [m for m in machines if not (saved / m / "rootfs").is_dir()]
         if missing:
             raise SnapshotError(
-                f"snapshot {name!r} has no files for {', '.join(missing)} under {saved}",
+                f"snapshot {quoted(name)} has no files for {', '.join(missing)} under {saved}",
                 f"they were removed outside labctl; `labctl snapshot delete {name}` forgets it",
             )
         rootfs = {m: self._rootfs(m) for m in machines}

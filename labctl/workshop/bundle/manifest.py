@@ -36,16 +36,17 @@ def sha256_file(path: Path) -> str:
 
 def read_manifest(directory: Path) -> Manifest | None:
     """The bundle's manifest, None when there is none; a damaged one is a BundleError."""
+    from labctl.lab.readback import read_json  # noqa: PLC0415
+
     path = directory / MANIFEST
-    try:
-        return Manifest.from_json(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BundleError(
-            f"{path} is damaged ({exc})",
+    return read_json(
+        path,
+        Manifest.from_json,
+        lambda reason: BundleError(
+            f"{path} is damaged ({reason})",
             f"run `labctl bundle fetch --dir {directory}` again on a machine with internet",
-        ) from None
+        ),
+    )
 
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:

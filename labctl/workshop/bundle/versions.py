@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from labctl.errors import BundleError
+from labctl.messages import quoted
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,7 +47,8 @@ def satisfies(version: str, constraint: str | None) -> bool:
         match = _REQUIREMENT_RE.match(part)
         if not match:
             raise BundleError(
-                f"box_version {constraint!r}: {part.strip()!r} is not a version constraint",
+                f"box_version {quoted(constraint)}: {quoted(part.strip())} "
+                "is not a version constraint",
                 "write it as Vagrant does, e.g. '>= 202502.21.0' or '~> 202502.21'",
             )
         op, wanted = match.group(1) or "=", match.group(2)
@@ -103,7 +105,7 @@ def choose_box(
                 chosen.get("checksum") or None,
                 chosen.get("checksum_type") or None,
             )
-    wanted = f" matching {constraint!r}" if constraint else ""
+    wanted = f" matching {quoted(constraint)}" if constraint else ""
     raise BundleError(
         f"box {metadata.get('name', '?')} has no {provider} version{wanted}",
         "check box and box_version in lab.yaml against the box's page on Vagrant Cloud",

@@ -24,7 +24,7 @@ from labctl.workshop.handout.pages import (
 
 def _read(path: Path) -> str | None:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8", errors="replace")  # a bad byte is not a crash
     except FileNotFoundError:
         return None
 
@@ -53,7 +53,7 @@ def gather_facts(
     plan: Plan, lab_dir: Path, *, workdir: str, spec_arg: str | None = None
 ) -> HandoutFacts:
     """Read what the handout shows from the lab directory; missing files become None."""
-    from labctl.errors import BootError  # noqa: PLC0415
+    from labctl.errors import BootError, StateError  # noqa: PLC0415
     from labctl.lab.kubeconfig import lab_kubeconfig_path  # noqa: PLC0415
     from labctl.lab.labdir import lab_paths  # noqa: PLC0415
     from labctl.lab.targets import load_targets  # noqa: PLC0415
@@ -61,7 +61,7 @@ def gather_facts(
     paths = lab_paths(lab_dir)
     try:
         targets = tuple(load_targets(lab_dir).values())
-    except (BootError, ValueError, KeyError, TypeError):  # never booted, or ssh.json mangled
+    except (BootError, StateError):  # never booted, or ssh.json mangled
         targets = ()
     checks, problem, when = read_checks(lab_dir)
     lab = plan.lab

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import jinja2
 from labctl import __version__, resources
 from labctl.checks.demo import DEMO_API_PATH, argocd_host, demo_host
 from labctl.lab.kubeconfig import context_name
+from labctl.messages import quoted
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -79,10 +79,9 @@ class ChecksSummary:
 
 def parse_checks(text: str) -> ChecksSummary:
     """checks.json -> ChecksSummary; ValueError saying what is wrong when it is not that file."""
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    from labctl.lab.readback import json_value  # noqa: PLC0415
+
+    doc = json_value(text)  # a ValueError with the reason when it is not JSON
     if not isinstance(doc, dict) or doc.get("schema") != CHECKS_SCHEMA:
         raise ValueError(f"not a {CHECKS_SCHEMA} report")
     raw = doc.get("checks")
@@ -304,7 +303,7 @@ class IndexEntry:
     def __post_init__(self) -> None:
         # The index only links to pages beside it; a scheme (javascript:, http:) is a bug.
         if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", self.href) or self.href.startswith("//"):
-            msg = f"index link {self.href!r} must be a relative path to a handout page"
+            msg = f"index link {quoted(self.href)} must be a relative path to a handout page"
             raise ValueError(msg)
 
     @classmethod
