@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from labctl.checks.kube import condition, labels_of, name_of, node_ready
-from labctl.lessons.reading import read_items, read_json, need_answer
+from labctl.lessons.reading import need_answer, read_items, read_json
 from labctl.lessons.verdicts import Finding, NotReadable, done, not_yet
 
 if TYPE_CHECKING:
@@ -43,7 +43,9 @@ class Reads:
     raw_prefix: str | None = None
     all_kinds: bool = False  # `kubectl get nodes,pods`: every kind in one list
 
-    def problem(self, call: KubectlCall | None, shared: str | None) -> str | None:
+    def problem(  # noqa: PLR0911 - one return per rule of the contract, read as a table
+        self, call: KubectlCall | None, shared: str | None
+    ) -> str | None:
         """Why a probe's command is not one this judge can read, or None."""
         if self.verb == "shared":
             return None if shared == self.shared else f"reads the shared probe {self.shared!r}"
@@ -159,8 +161,8 @@ def control_plane_answer(seen: Seen, _params: NoParams) -> Finding:
     if answer in servers:
         return done(
             f"yes: {answer} carries the label {CONTROL_PLANE_LABEL}=true; it runs the K3s server",
-            f"맞습니다: {answer}에는 {CONTROL_PLANE_LABEL}=true 레이블이 있고, K3s 서버가 이 노드에서 "
-            "실행됩니다",
+            f"맞습니다: {answer}에는 {CONTROL_PLANE_LABEL}=true 레이블이 있고, "
+            "K3s 서버가 이 노드에서 실행됩니다",
         )
     names = [name_of(n) for n in nodes]
     if answer not in names:
@@ -187,8 +189,8 @@ def kubelet_version_answer(seen: Seen, _params: NoParams) -> Finding:
         return done(
             f"yes: the kubelet reports {answer}; the +k3s suffix shows it is built into the k3s "
             "binary, not a separate kubelet package",
-            f"맞습니다: kubelet 버전은 {answer}입니다. +k3s 접미사는 kubelet이 별도 패키지가 아니라 "
-            "k3s 바이너리 안에 들어 있다는 뜻입니다",
+            f"맞습니다: kubelet 버전은 {answer}입니다. +k3s 접미사는 kubelet이 별도 "
+            "패키지가 아니라 k3s 바이너리 안에 들어 있다는 뜻입니다",
         )
     return not_yet(
         f"{answer!r} is not a kubelet version of this cluster; look at the VERSION column",

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from labctl.checks.kube import json_stream, name_of, node_ready, pod_problem, pod_ready
-from labctl.lessons.judges import NoParams, Seen
 from labctl.lessons.reading import failed, need_answer, read_items, read_object
-from labctl.lessons.verdicts import Finding, NotReadable, done, josa, not_yet
+
+if TYPE_CHECKING:
+    from labctl.lessons.judges import NoParams, Seen
+
+from labctl.lessons.verdicts import Finding, NotReadable, done, not_yet
 
 
 class _Params(BaseModel):
@@ -98,7 +101,8 @@ def pod_gone(seen: Seen, params: Named) -> Finding:
     if pod is None:
         return done(
             f"Pod {params.name} is gone and nothing brought it back: a bare Pod has no controller",
-            f"{params.name} 파드가 사라졌고 다시 생기지 않았습니다. 컨트롤러가 없는 파드이기 때문입니다",
+            f"{params.name} 파드가 사라졌고 다시 생기지 않았습니다. "
+            "컨트롤러가 없는 파드이기 때문입니다",
         )
     if pod.get("metadata", {}).get("deletionTimestamp"):
         return not_yet(
@@ -135,7 +139,8 @@ def deployment_replicas(seen: Seen, params: Replicas) -> Finding:
     if wanted != want:
         return not_yet(
             f"Deployment {seen.name} asks for {wanted} replicas; this step wants {want}",
-            f"{seen.name} 디플로이먼트의 replicas는 {wanted}개입니다. 이 단계에서는 {want}개가 필요합니다",
+            f"{seen.name} 디플로이먼트의 replicas는 {wanted}개입니다. "
+            f"이 단계에서는 {want}개가 필요합니다",
         )
     return not_yet(
         f"Deployment {seen.name} has {ready} ready replicas; this step wants {want}",
@@ -273,8 +278,8 @@ def service_endpoints(seen: Seen, params: AtLeast) -> Finding:
     return not_yet(
         f"Service {seen.name} has {len(addresses)} ready endpoints; this step wants at least "
         f"{params.at_least} (does its selector match the pods' labels?)",
-        f"{seen.name} 서비스의 준비된 엔드포인트는 {len(addresses)}개입니다. 최소 {params.at_least}개가 "
-        "필요합니다 (셀렉터가 파드의 레이블과 맞나요?)",
+        f"{seen.name} 서비스의 준비된 엔드포인트는 {len(addresses)}개입니다. "
+        f"최소 {params.at_least}개가 필요합니다 (셀렉터가 파드의 레이블과 맞나요?)",
     )
 
 

@@ -14,6 +14,7 @@ import difflib
 import functools
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -23,6 +24,9 @@ from labctl.lessons.model import Lesson, LessonSpec, LessonText, StepText
 from labctl.lessons.registry import BY_NAME
 from labctl.lessons.verdicts import LANGS, Lang
 from labctl.specfile import Positions, parse_yaml, problem_at, validation_problems
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 CONTENT = Path(__file__).parent / "content"
 HINT = "fix the lesson files named above; every step needs a probe, a hint and a solution"
@@ -40,8 +44,15 @@ def load_lesson(directory: Path) -> Lesson:
     for lang in LANGS:
         md = directory / f"{lang}.md"
         if not md.is_file():
-            problems.append(SpecProblem(str(md), None, None, "",
-                                        f"missing: every lesson is written in {', '.join(LANGS)}"))  # fmt: skip
+            problems.append(
+                SpecProblem(
+                    str(md),
+                    None,
+                    None,
+                    "",
+                    f"missing: every lesson is written in {', '.join(LANGS)}",
+                )
+            )
             continue
         text, found = parse_markdown(md.read_text(encoding="utf-8"), str(md), ids)
         problems += found
@@ -57,20 +68,24 @@ def _load_spec(path: Path) -> LessonSpec:
     try:
         source = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise LessonFileError([SpecProblem(filename, None, None, "", f"cannot be read: {exc}")],
-                              HINT) from None  # fmt: skip
+        raise LessonFileError(
+            [SpecProblem(filename, None, None, "", f"cannot be read: {exc}")], HINT
+        ) from None
     try:
         data, positions = parse_yaml(source, filename)
     except SpecError as exc:
         raise LessonFileError(exc.problems, HINT) from None
     if not isinstance(data, dict):
-        raise LessonFileError([SpecProblem(filename, 1, 1, "", "the top level must be a mapping "
-                                           "like `order: 1`")], HINT)  # fmt: skip
+        raise LessonFileError(
+            [SpecProblem(filename, 1, 1, "", "the top level must be a mapping like `order: 1`")],
+            HINT,
+        )
     try:
         spec = LessonSpec.model_validate(data)
     except ValidationError as exc:
-        raise LessonFileError(validation_problems(exc, filename, positions, LessonSpec),
-                              HINT) from None  # fmt: skip
+        raise LessonFileError(
+            validation_problems(exc, filename, positions, LessonSpec), HINT
+        ) from None
     problems = _probe_problems(spec, filename, positions)
     if problems:
         raise LessonFileError(problems, HINT)
@@ -91,17 +106,29 @@ def _probe_problems(spec: LessonSpec, filename: str, positions: Positions) -> li
             why = judge.reads.problem(call, probe.shared)
             if why:
                 field = "run" if probe.run else "shared"
-                problems.append(problem_at(filename, positions, (*at, field),
-                                           f"judge {probe.judge} {why}"))  # fmt: skip
+                problems.append(
+                    problem_at(filename, positions, (*at, field), f"judge {probe.judge} {why}")
+                )
             if judge.wants_answer and step.answer is None:
-                problems.append(problem_at(filename, positions, ("steps", i, "id"),
-                                           f"judge {probe.judge} needs the learner's answer; add "
-                                           "`answer: NAME` (the placeholder shown)"))  # fmt: skip
+                problems.append(
+                    problem_at(
+                        filename,
+                        positions,
+                        ("steps", i, "id"),
+                        f"judge {probe.judge} needs the learner's answer; add "
+                        "`answer: NAME` (the placeholder shown)",
+                    )
+                )
     return problems
 
 
-def _shifted(exc: ValidationError, filename: str, positions: Positions,
-             prefix: tuple[str | int, ...], model: type) -> list[SpecProblem]:  # fmt: skip
+def _shifted(
+    exc: ValidationError,
+    filename: str,
+    positions: Positions,
+    prefix: tuple[str | int, ...],
+    model: type,
+) -> list[SpecProblem]:
     """A judge's parameter errors, located under `prefix` in lesson.yaml."""
     inner = Positions(
         {k[len(prefix) :]: v for k, v in positions.keys.items() if k[: len(prefix)] == prefix},
@@ -118,8 +145,9 @@ def _shifted(exc: ValidationError, filename: str, positions: Positions,
     ]
 
 
-def parse_markdown(text: str, filename: str, step_ids: list[str]) -> tuple[LessonText | None,
-                                                                          list[SpecProblem]]:  # fmt: skip
+def parse_markdown(
+    text: str, filename: str, step_ids: list[str]
+) -> tuple[LessonText | None, list[SpecProblem]]:
     """One language's words: `# title`, a `> concepts` line, the goal, then `## id: title`
     sections whose `###` subsections are the hints, in order."""
     lines = text.splitlines()
@@ -132,7 +160,7 @@ def parse_markdown(text: str, filename: str, step_ids: list[str]) -> tuple[Lesso
         problem(1, "", "the first line must be the lesson's title: `# Title`")
         return None, problems
     title = lines[0][2:].strip()
-    sections: list[tuple[int, str, str, list[str]]] = []  # line, id, title, body lines
+    sections: list[Section] = []
     head: list[str] = []
     for number, line in enumerate(lines[1:], start=2):
         if line.startswith("## "):
@@ -148,9 +176,22 @@ def parse_markdown(text: str, filename: str, step_ids: list[str]) -> tuple[Lesso
     concepts = next((h[1:].strip() for h in head if h.startswith(">")), "")
     if not concepts:
         problem(2, "", "add a `> concepts, taught, here` line under the title")
-    goal = "\n".join(h for h in head if not h.startswith(">")).strip()
+    goal = _trim("\n".join(h for h in head if not h.startswith(">")))
     if not goal:
         problem(2, "", "the lesson's goal (text before the first step) is empty")
+    steps = _steps(sections, step_ids, problem)
+    if problems:
+        return None, problems
+    return LessonText(title, concepts, goal, steps), problems
+
+
+Section = tuple[int, str, str, list[str]]  # line, step id, title, body lines
+
+
+def _steps(
+    sections: list[Section], step_ids: list[str], problem: Callable[[int | None, str, str], None]
+) -> dict[str, StepText]:
+    """Each `## id: title` section as a step's text and hints; problems reported as found."""
     steps: dict[str, StepText] = {}
     for number, step_id, step_title, body in sections:
         path = f"steps.{step_id}"
@@ -162,19 +203,21 @@ def parse_markdown(text: str, filename: str, step_ids: list[str]) -> tuple[Lesso
         if step_id in steps:
             problem(number, path, "this step has two sections; keep one")
             continue
-        parts = _split_hints(body)
-        if not parts[0].strip():
+        parts = [_trim(part) for part in _split_hints(body)]
+        if not parts[0]:
             problem(number, path, "the step's text is empty")
         if len(parts) < 2:
             problem(number, path, "no hint; add a `### ` section with one under the step")
-        steps[step_id] = StepText(step_title, parts[0].strip(),
-                                  tuple(p.strip() for p in parts[1:]))  # fmt: skip
+        steps[step_id] = StepText(step_title, parts[0], tuple(parts[1:]))
     for step_id in step_ids:
         if step_id not in steps and not any(s[1] == step_id for s in sections):
             problem(None, f"steps.{step_id}", f"no `## {step_id}: <title>` section")
-    if problems:
-        return None, problems
-    return LessonText(title, concepts, goal, steps), problems
+    return steps
+
+
+def _trim(text: str) -> str:
+    """Drop blank lines around a block but keep its first line's indent (a code block)."""
+    return text.strip("\n").rstrip()
 
 
 def _split_hints(body: list[str]) -> list[str]:
@@ -204,5 +247,7 @@ def find_lesson(name: str, root: Path = CONTENT) -> Lesson:
     names = [lesson.name for lesson in lessons]
     close = difflib.get_close_matches(name, names, n=1)
     advice = f"did you mean {close[0]!r}? " if close else ""
-    raise UsageError(f"there is no lesson {name!r}",
-                     f"{advice}`labctl lesson list` shows them: {', '.join(names)}")  # fmt: skip
+    raise UsageError(
+        f"there is no lesson {name!r}",
+        f"{advice}`labctl lesson list` shows them: {', '.join(names)}",
+    )

@@ -44,8 +44,10 @@ class Probe(_Model):
         except KubectlParseError as exc:
             raise ValueError(str(exc)) from None
         if call.verb not in READ_ONLY_VERBS:
-            raise ValueError(f"`kubectl {call.verb}` changes the cluster; a probe only reads "
-                             f"(use {' or '.join(READ_ONLY_VERBS)})")  # fmt: skip
+            raise ValueError(
+                f"`kubectl {call.verb}` changes the cluster; a probe only reads "
+                f"(use {' or '.join(READ_ONLY_VERBS)})"
+            )
         return run
 
     @field_validator("shared")
@@ -98,8 +100,10 @@ class LessonSpec(_Model):
     @classmethod
     def _lesson_namespace(cls, namespace: str | None) -> str | None:
         if namespace is not None and not namespace.startswith("lesson-"):
-            raise ValueError(f"{namespace!r}: a lesson's own namespace starts with 'lesson-', so "
-                             "`lesson reset` never deletes anything else")  # fmt: skip
+            raise ValueError(
+                f"{namespace!r}: a lesson's own namespace starts with 'lesson-', so "
+                "`lesson reset` never deletes anything else"
+            )
         return namespace
 
     @field_validator("steps")
