@@ -7,7 +7,9 @@ done" with the reason, in the learner's language.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from labctl.checks.kube import describe_failure
@@ -31,7 +33,17 @@ KIND_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
+_EXEC_TRAILER = re.compile(r"^command terminated with exit code \d+$")
+
+
 def failed(record: StepRecord) -> NotReadable:
+    """The probe's failure with its most telling line: `kubectl exec` appends "command
+    terminated with exit code N" after the command's own error, so that line is skipped."""
+    lines = [line for line in record.result.stderr.splitlines()
+             if line.strip() and not _EXEC_TRAILER.match(line.strip())]  # fmt: skip
+    if lines:
+        result = dataclasses.replace(record.result, stderr=lines[-1])
+        record = dataclasses.replace(record, result=result)
     text = describe_failure(record)
     return NotReadable(f"the probe failed: {text}", f"확인 명령이 실패했습니다: {text}")
 
