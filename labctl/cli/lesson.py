@@ -121,13 +121,14 @@ def list_(
         return say(language, "at_step", n=min(r.reached + 1, r.steps), total=r.steps)
 
     OUT.table(
-        f"Lessons ({resolved.plan.name})",
-        ("lesson", "teaches", "needs", "progress", "hints"),
+        say(language, "list_title", lab=resolved.plan.name),
+        tuple(say(language, "list_columns").split("|")),
         [
             (
                 r.name,
                 r.concepts,
-                (r.needs or say(language, "needs_nothing")) + (" (missing)" if r.missing else ""),
+                (r.needs or say(language, "needs_nothing"))
+                + (say(language, "missing") if r.missing else ""),
                 status(r),
                 str(r.hints),
             )

@@ -58,6 +58,9 @@ _WORDS: dict[str, tuple[str, str]] = {
         "Lesson {name} creates no namespace of its own; nothing deleted, progress cleared.",
         "{name} 레슨은 자기 네임스페이스를 만들지 않아 지운 것은 없고, 진행 기록만 초기화했습니다.",
     ),
+    "list_title": ("Lessons ({lab})", "레슨 목록 ({lab})"),
+    "list_columns": ("lesson|teaches|needs|progress|hints", "레슨|배우는 것|필요 조건|진행|힌트"),
+    "missing": (" (missing)", " (없음)"),
     "resumed": ("Resuming lesson {name} at step {n}.", "{name} 레슨을 {n}단계부터 이어서 합니다."),
 }
 
