@@ -1,4 +1,4 @@
-"""`labctl fleet up|status|check|destroy|handout`: many identical labs from one spec."""
+"""`labctl fleet up|status|check|lessons|destroy|handout`: many identical labs from one spec."""
 
 from __future__ import annotations
 
@@ -156,6 +156,28 @@ def check(
     runs = [fleetrun.LabRun(spec.stem, spec) for spec in specs]
     fleetrun.FleetRunner(runs, max_parallel, on_change=_progress).run(["check"], json_events=False)
     _finish(runs, output)
+
+
+@app.command("lessons")
+def lessons(
+    file: SpecArg = None, prefix: PrefixOption = None, output: FormatOption = Format.TEXT
+) -> None:
+    """Every lab x lesson: steps done of all, hints used (h), from each lab's lessons.json."""
+    from labctl.fleetrun import member_specs  # noqa: PLC0415
+    from labctl.lessons.fleet import fleet_lessons  # noqa: PLC0415
+    from labctl.lessons.loader import all_lessons  # noqa: PLC0415
+
+    labs = fleet_lessons(member_specs(_directory(file, prefix)))
+    if output is Format.JSON:
+        OUT.json([lab.to_dict() for lab in labs])
+        return
+    names = [lesson.name for lesson in all_lessons()]
+    rows = [
+        (lab.lab, lab.problem, *[""] * (len(names) - 1)) if lab.problem
+        else (lab.lab, *(lab.cells[n].text() if n in lab.cells else "-" for n in names))
+        for lab in labs
+    ]  # fmt: skip
+    OUT.table("Fleet lessons (steps done/all, h = hints used)", ("lab", *names), rows)
 
 
 @app.command("destroy")

@@ -1,0 +1,68 @@
+"""Lesson progress across a fleet, for the facilitator: every lab by every lesson (read only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from labctl.errors import LabctlError
+from labctl.lessons.loader import all_lessons
+from labctl.lessons.progress import load_progress
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One lesson in one lab: steps done out of all, hints and solutions seen."""
+
+    steps_done: int
+    steps: int
+    finished: bool
+    hints: int
+    solutions: int
+
+    def text(self) -> str:
+        if self.finished:
+            return f"done (h{self.hints})"
+        return f"{self.steps_done}/{self.steps} (h{self.hints})"
+
+
+@dataclass(frozen=True)
+class LabLessons:
+    """A lab's lessons; `problem` when its progress file cannot be read."""
+
+    lab: str
+    current: str | None
+    cells: dict[str, Cell]
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lab": self.lab, "current": self.current, "problem": self.problem,
+                "lessons": {name: vars(cell) for name, cell in self.cells.items()}}  # fmt: skip
+
+
+def fleet_lessons(specs: Iterable[Path]) -> list[LabLessons]:
+    """Each member lab's progress from its lessons.json; a lab nobody started has no cells."""
+    from labctl.labdir import lab_dir_for  # noqa: PLC0415
+    from labctl.plan import make_plan  # noqa: PLC0415
+    from labctl.specfile import load_lab  # noqa: PLC0415
+
+    steps = {lesson.name: len(lesson.spec.steps) for lesson in all_lessons()}
+    result = []
+    for spec in specs:
+        plan = make_plan(load_lab(spec).lab)
+        try:
+            progress = load_progress(lab_dir_for(spec, plan.name), plan.name)
+        except LabctlError as exc:
+            result.append(LabLessons(plan.name, None, {}, exc.message))
+            continue
+        cells = {
+            name: Cell(min(lp.step, steps.get(name, lp.step)), steps.get(name, lp.step),
+                       lp.finished_at is not None, lp.hints, lp.solutions)
+            for name, lp in progress.lessons.items()
+        }  # fmt: skip
+        result.append(LabLessons(plan.name, progress.current, cells))
+    return result
