@@ -31,6 +31,7 @@ from labctl.plan import Role
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from labctl.lessons.fleet import LessonLine
     from labctl.plan import Machine, Plan
     from labctl.ssh import SshTarget
 
@@ -126,6 +127,8 @@ class HandoutFacts:
     checks: ChecksSummary | None = None
     checks_problem: str | None = None  # checks.json exists but cannot be read
     checks_when: str | None = None  # when checks.json was written, as the edge formats it
+    lessons: tuple[LessonLine, ...] = ()  # lessons the learner started (labctl lesson)
+    lessons_problem: str | None = None  # lessons.json exists but cannot be read
 
 
 @dataclass(frozen=True)
@@ -492,6 +495,7 @@ class IndexEntry:
     href: str  # link to the lab's page, relative to the index
     checks: ChecksSummary | None = None
     note: str | None = None  # e.g. "failed in boot" from the fleet's own state
+    lessons: str | None = None  # the learner's lessons in one line (labctl.lessons.fleet)
 
     def __post_init__(self) -> None:
         # The index only links to pages beside it; a scheme (javascript:, http:) is a bug.
@@ -577,6 +581,9 @@ def gather_facts(
     except (BootError, ValueError, KeyError, TypeError):  # never booted, or ssh.json mangled
         targets = ()
     checks, problem, when = read_checks(lab_dir)
+    from labctl.lessons.fleet import lesson_lines  # noqa: PLC0415
+
+    lessons, lessons_problem = lesson_lines(lab_dir, plan.name)
     lab = plan.lab
     return HandoutFacts(
         workdir=workdir,
@@ -592,6 +599,8 @@ def gather_facts(
         checks=checks,
         checks_problem=problem,
         checks_when=when,
+        lessons=lessons,
+        lessons_problem=lessons_problem,
     )
 
 

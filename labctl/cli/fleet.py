@@ -209,9 +209,12 @@ def handout(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages.")] = None,
 ) -> None:
     """A handout page per lab and a facilitator index listing them all."""
+    import dataclasses  # noqa: PLC0415
+
     from labctl import handout as pages  # noqa: PLC0415
     from labctl.fleetrun import member_specs  # noqa: PLC0415
     from labctl.labdir import lab_dir_for  # noqa: PLC0415
+    from labctl.lessons.fleet import summary as lesson_summary  # noqa: PLC0415
     from labctl.plan import make_plan  # noqa: PLC0415
     from labctl.specfile import load_lab  # noqa: PLC0415
 
@@ -224,7 +227,8 @@ def handout(
         facts = pages.gather_facts(plan, lab_dir, workdir=str(directory), spec_arg=spec.name)
         pages.write_handout(pages.render_handout(plan, facts), target)
         summary, _, _ = pages.read_checks(lab_dir)
-        entries.append(pages.IndexEntry.from_plan(plan, summary))
+        entry = pages.IndexEntry.from_plan(plan, summary)
+        entries.append(dataclasses.replace(entry, lessons=lesson_summary(facts.lessons)))
     index = pages.write_index(
         entries, target, title=f"Fleet {directory.name.removeprefix('fleet-')}"
     )

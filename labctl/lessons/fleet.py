@@ -66,3 +66,40 @@ def fleet_lessons(specs: Iterable[Path]) -> list[LabLessons]:
         }  # fmt: skip
         result.append(LabLessons(plan.name, progress.current, cells))
     return result
+
+
+@dataclass(frozen=True)
+class LessonLine:
+    """A started lesson as a handout lists it."""
+
+    name: str
+    title: str
+    progress: str
+    hints: int
+    solutions: int
+
+
+def lesson_lines(lab_dir: Path, lab: str) -> tuple[tuple[LessonLine, ...], str | None]:
+    """The lessons a learner started in this lab, in course order, or the problem reading them."""
+    try:
+        progress = load_progress(lab_dir, lab)
+    except LabctlError as exc:
+        return (), exc.message
+    lines = []
+    for lesson in all_lessons():
+        lp = progress.lessons.get(lesson.name)
+        if lp is None:
+            continue
+        total = len(lesson.spec.steps)
+        shown = "finished" if lp.finished_at else f"step {min(lp.step + 1, total)} of {total}"
+        lines.append(LessonLine(lesson.name, lesson.text("en").title, shown, lp.hints,
+                                lp.solutions))  # fmt: skip
+    return tuple(lines), None
+
+
+def summary(lines: tuple[LessonLine, ...]) -> str | None:
+    """One cell for the facilitator's index: each started lesson and the hints used."""
+    if not lines:
+        return None
+    hints = sum(line.hints for line in lines)
+    return ", ".join(f"{line.name} {line.progress}" for line in lines) + f" · {hints} hints"

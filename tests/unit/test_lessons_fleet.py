@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING
 
@@ -83,3 +84,40 @@ def test_fleet_lessons_command_prints_a_table_and_json(
         main(["fleet", "lessons", "-o", "json"])
     data = json.loads(capsys.readouterr().out)
     assert data[0]["lessons"]["anatomy"]["steps_done"] == 1
+
+
+def test_handouts_list_the_learner_s_lessons_and_the_index_sums_them(tmp_path: Path) -> None:
+    from labctl.handout import HandoutFacts, IndexEntry, render_handout, render_index
+    from labctl.lessons.fleet import lesson_lines, summary
+    from labctl.plan import make_plan
+    from labctl.specfile import parse_lab
+
+    plan = make_plan(parse_lab("name: ws\n").lab)
+    none = HandoutFacts(workdir="/w")
+    assert "Lessons" not in render_handout(plan, none).markdown, "nothing started, no section"
+    deployments = LessonProgress(step=1, started_at=1.0)
+    deployments.of("create").hints = 2
+    deployments.of("create").solution_shown = True
+    save_progress(
+        tmp_path, Progress(lab="ws", current="deployments", lessons={"deployments": deployments})
+    )
+    lines, problem = lesson_lines(tmp_path, "ws")
+    assert problem is None
+    files = render_handout(plan, HandoutFacts(workdir="/w", lessons=lines))
+    assert (
+        "| `deployments` Deployments: keep N copies running, scale, heal, roll out, roll back "
+        "| step 2 of 5 | 2 | 1 |"
+    ) in files.markdown
+    assert '<section id="lessons">' in files.html
+    entry = IndexEntry.from_plan(plan, None)
+    plain = render_index([entry])
+    assert "<th>Lessons</th>" not in plain
+    with_lessons = render_index([dataclasses.replace(entry, lessons=summary(lines))])
+    assert "<td>deployments step 2 of 5 · 2 hints</td>" in with_lessons
+    (tmp_path / "lessons.json").write_text("[]")
+    lines, problem = lesson_lines(tmp_path, "ws")
+    assert lines == ()
+    assert problem is not None
+    assert "is damaged" in problem
+    damaged = render_handout(plan, HandoutFacts(workdir="/w", lessons_problem=problem))
+    assert "is damaged" in damaged.markdown
