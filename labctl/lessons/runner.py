@@ -25,7 +25,7 @@ from labctl.checks.model import (
     fixed,
 )
 from labctl.checks.runner import Clocks, Executor, run_check
-from labctl.errors import LabctlError
+from labctl.errors import BootError, LabctlError
 from labctl.lessons.judges import Seen, run_judge
 from labctl.lessons.kubectl import on_server, parse_kubectl
 from labctl.lessons.registry import BY_NAME, SHARED_PROBES
@@ -157,8 +157,8 @@ def run_step(
     result = run_check(check, plan, targets, watched, Credentials(), clocks or Clocks())
     if watched.error is not None:
         raise watched.error
-    if result.status is Status.ERROR and not found:
-        raise LabctlError(result.message, "run `labctl status` to see the lab's machines")
+    if result.status is Status.ERROR and not found:  # e.g. no SSH details for the server
+        raise BootError(result.message, "run `labctl status` to see the lab's machines")
     return StepOutcome(all(p.done for p in found), tuple(found))
 
 

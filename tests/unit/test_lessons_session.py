@@ -169,3 +169,12 @@ def test_an_unknown_lesson_suggests_the_closest(lab_dir: Path) -> None:
         session.start(lab_dir, PLAN, "deployment", now=1.0)
     assert caught.value.exit_code is ExitCode.INVALID_INPUT
     assert caught.value.hint.startswith("did you mean 'deployments'?")
+
+
+def test_a_lab_without_ssh_details_for_its_server_exits_4(lab_dir: Path) -> None:
+    save_targets(lab_dir, {})
+    session.start(lab_dir, PLAN, "deployments", now=1.0)
+    with pytest.raises(LabctlError) as caught:
+        session.check(lab_dir, PLAN, lang="en", answer=None, now=2.0, executor=replay())
+    assert caught.value.exit_code is ExitCode.BOOT
+    assert caught.value.message == "no SSH details for demo-server-1 (is it running?)"
