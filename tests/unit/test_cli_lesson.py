@@ -5,14 +5,11 @@ tests (tests/integration/test_lessons_lxc.py)."""
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
 from labctl.cli.app import main
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -92,3 +89,55 @@ def test_bad_input_is_one_line_and_a_documented_code(
     assert got == code
     assert err.splitlines()[0].startswith(first)
     assert "Traceback" not in err
+
+
+def test_a_done_check_prints_the_finding_and_the_next_step(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI's own printing around a check that passes; the probe is answered by a replay
+    standing in for SSH (the lab is not real: unit tests prove printing, not the lab)."""
+    from labctl import ssh
+    from labctl.checks.replay import RecordedOutputReplay, Recording, result
+    from labctl.plan import make_plan
+    from labctl.specfile import parse_lab
+    from labctl.state import LabState, PhaseRecord, save_state
+    from labctl.workflow import save_targets
+
+    fixture = Path(__file__).parent / "fixtures" / "lessons" / "deployment-3-ready.json"
+    replay = RecordedOutputReplay(
+        [Recording("demo-server-1", "get deployment web", (result(fixture.read_text()),))]
+    )
+
+    class ReplayPool:
+        def __init__(self, known_hosts: Path) -> None:
+            del known_hosts
+
+        def __enter__(self) -> RecordedOutputReplay:
+            return replay
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    monkeypatch.setattr(ssh, "SshPool", ReplayPool)
+    lab_dir = in_tmp / ".labctl" / "demo"
+    save_state(lab_dir, LabState("demo", phases={"k3s-servers": PhaseRecord("done", 0, 1, "x")}))
+    plan = make_plan(parse_lab("name: demo\n").lab)
+    save_targets(
+        lab_dir,
+        {m.name: ssh.SshTarget(m.name, m.ip, 22, "vagrant", in_tmp / "k") for m in plan.machines},
+    )
+    run(["lesson", "start", "deployments"], capsys)
+    code, out, _ = run(["lesson", "check"], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:2] == [
+        "Done: deployments Step 1 of 5",
+        "  ✓ Deployment web has 3 of 3 replicas ready",
+    ]
+    assert "## Step 2 of 5: Scale to five" in out
+    code, out, _ = run(["lesson", "check", "--lang", "ko"], capsys)
+    assert code == 6
+    assert out.splitlines()[:2] == [
+        "아직 완료되지 않았습니다: deployments 5단계 중 2단계",
+        "  ✗ web 디플로이먼트의 replicas는 3개입니다. 이 단계에서는 5개가 필요합니다",
+    ]
