@@ -203,6 +203,8 @@ def check(
             resolved.lab_dir, resolved.plan, lang=language, answer=answer, now=time.time()
         )
     lesson, lp, outcome = checked.lesson, checked.progress, checked.outcome
+    if answer is not None and checked.step.answer is None:
+        OUT.warn(f"step {checked.number} ({checked.step.id}) asks no question; --answer ignored")
     finished = lp.finished_at is not None
     upcoming = None if finished or not outcome.done else lesson.spec.steps[lp.step]
     if output is Format.JSON:
