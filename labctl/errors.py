@@ -226,3 +226,16 @@ class BundleError(LabctlError):
     """The offline bundle is incomplete or corrupt, or a file could not be fetched into it."""
 
     exit_code = ExitCode.INVALID_INPUT
+
+
+class LessonFileError(SpecError):
+    """A lesson's files (lesson.yaml, en.md, ko.md) are invalid: one located line per problem."""
+
+    def __init__(self, problems: list[SpecProblem], hint: str = "") -> None:
+        super().__init__(problems, hint)
+        if len(problems) > 1:
+            self.message = f"{len(problems)} problems in lesson files"
+
+
+class LessonStateError(StateError):
+    """No lesson is started, or the lesson named does not exist or does not fit this lab."""

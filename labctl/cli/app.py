@@ -24,6 +24,7 @@ from labctl.cli import (
     handout,
     init,
     kubeconfig,
+    lesson,
     logs,
     provision,
     render,
@@ -90,6 +91,7 @@ app.command("schema")(schema.schema)
 app.add_typer(box.app, name="box")
 app.add_typer(bundle.app, name="bundle")
 app.add_typer(fleet.app, name="fleet")
+app.add_typer(lesson.app, name="lesson")
 app.add_typer(snapshot.app, name="snapshot")
 
 

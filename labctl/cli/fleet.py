@@ -1,4 +1,4 @@
-"""`labctl fleet up|status|check|destroy|handout`: many identical labs from one spec."""
+"""`labctl fleet up|status|check|lessons|destroy|handout`: many identical labs from one spec."""
 
 from __future__ import annotations
 
@@ -138,6 +138,28 @@ def check(
     _finish(runs, output)
 
 
+@app.command("lessons")
+def lessons(
+    file: SpecArg = None, prefix: PrefixOption = None, output: FormatOption = Format.TEXT
+) -> None:
+    """Every lab x lesson: steps done of all, hints used (h), from each lab's lessons.json."""
+    from labctl.lessons.fleet import fleet_lessons  # noqa: PLC0415
+    from labctl.lessons.loader import all_lessons  # noqa: PLC0415
+    from labctl.workshop.fleetrun import member_specs  # noqa: PLC0415
+
+    labs = fleet_lessons(member_specs(_directory(file, prefix)))
+    if output is Format.JSON:
+        OUT.json([lab.to_dict() for lab in labs])
+        return
+    names = [lesson.name for lesson in all_lessons()]
+    rows = [
+        (lab.lab, lab.problem, *[""] * (len(names) - 1)) if lab.problem
+        else (lab.lab, *(lab.cells[n].text() if n in lab.cells else "-" for n in names))
+        for lab in labs
+    ]  # fmt: skip
+    OUT.table("Fleet lessons (steps done/all, h = hints used)", ("lab", *names), rows)
+
+
 @app.command("destroy")
 def destroy(
     file: SpecArg = None,
@@ -167,7 +189,10 @@ def handout(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the pages.")] = None,
 ) -> None:
     """A handout page per lab and a facilitator index listing them all."""
+    import dataclasses  # noqa: PLC0415
+
     from labctl.lab.labdir import lab_dir_for  # noqa: PLC0415
+    from labctl.lessons.fleet import summary as lesson_summary  # noqa: PLC0415
     from labctl.registry import plan_lab  # noqa: PLC0415
     from labctl.spec.loader import load_lab  # noqa: PLC0415
     from labctl.workshop import handout as pages  # noqa: PLC0415
@@ -182,7 +207,8 @@ def handout(
         facts = pages.gather_facts(plan, lab_dir, workdir=str(directory), spec_arg=spec.name)
         pages.write_handout(pages.render_handout(plan, facts), target)
         summary, _, _ = pages.read_checks(lab_dir)
-        entries.append(pages.IndexEntry.from_plan(plan, summary))
+        entry = pages.IndexEntry.from_plan(plan, summary)
+        entries.append(dataclasses.replace(entry, lessons=lesson_summary(facts.lessons)))
     index = pages.write_index(
         entries, target, title=f"Fleet {directory.name.removeprefix('fleet-')}"
     )

@@ -81,9 +81,9 @@ def _path_text(loc: Loc) -> str:
     return text
 
 
-def _model_at(loc: Loc) -> type[BaseModel] | None:
+def _model_at(loc: Loc, root: type[BaseModel] = Lab) -> type[BaseModel] | None:
     """The spec model whose fields are allowed at `loc` (for "did you mean")."""
-    model: type[BaseModel] = Lab
+    model: type[BaseModel] = root
     for part in loc:
         info = model.model_fields.get(str(part))
         annotation = info.annotation if info else None
@@ -98,12 +98,14 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _describe(error: ErrorDetails) -> str:  # noqa: PLR0911 - one return per kind, read as a table
+def _describe(  # noqa: PLR0911 - one return per kind, read as a table
+    error: ErrorDetails, root: type[BaseModel] = Lab
+) -> str:
     """One pydantic error as a sentence that says what is wrong and what to do."""
     kind, loc, value, ctx = error["type"], error["loc"], error.get("input"), error.get("ctx", {})
     if kind == "extra_forbidden":
         key = str(loc[-1])
-        model = _model_at(loc[:-1])
+        model = _model_at(loc[:-1], root)
         allowed = sorted(model.model_fields) if model else []
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         advice = f"did you mean {close[0]!r}?" if close else f"allowed here: {', '.join(allowed)}"
@@ -145,17 +147,47 @@ def _problem(
     return SpecProblem(filename, line, column, _path_text(loc), message)
 
 
-def parse_lab(text: str, filename: str = "lab.yaml") -> LoadedLab:
-    """Parse and validate a lab spec; raise SpecError listing every problem found."""
+def parse_yaml(text: str, filename: str) -> tuple[Any, Positions]:
+    """YAML text -> plain data and the position of every field, read within bounds (size,
+    nesting, aliases, numbers, tags); SpecError with one located line otherwise."""
     if len(text) > MAX_SPEC_CHARS:
         raise SpecError([SpecProblem(filename, None, None, "", _too_large(len(text)))], SIZE_HINT)
     try:
-        data, positions = _compose_with_positions(text)
+        return _compose_with_positions(text)
     except boundedyaml.YamlInputError as refused:
         found = SpecProblem(
             filename, refused.line, refused.column, _path_text(refused.loc), refused.message
         )
         raise SpecError([found], refused.hint or SPEC_HINT) from None
+
+
+def validation_problems(
+    exc: ValidationError, filename: str, positions: Positions, root: type[BaseModel] = Lab
+) -> list[SpecProblem]:
+    """A pydantic ValidationError of `root` as one located problem per field, in file order."""
+    return sorted(
+        (
+            _problem(
+                filename,
+                positions,
+                tuple(err["loc"]),
+                _describe(err, root),
+                key=err["type"] == "extra_forbidden",
+            )
+            for err in exc.errors()
+        ),
+        key=lambda p: (p.line or 0, p.column or 0),
+    )
+
+
+def problem_at(filename: str, positions: Positions, loc: Loc, message: str) -> SpecProblem:
+    """A problem found after validation, located at the value of field `loc`."""
+    return _problem(filename, positions, loc, message, key=False)
+
+
+def parse_lab(text: str, filename: str = "lab.yaml") -> LoadedLab:
+    """Parse and validate a lab spec; raise SpecError listing every problem found."""
+    data, positions = parse_yaml(text, filename)
 
     if data is None:  # only comments, or a lone `---`
         raise SpecError(
@@ -177,20 +209,7 @@ def parse_lab(text: str, filename: str = "lab.yaml") -> LoadedLab:
     try:
         lab = Lab.model_validate(data)
     except ValidationError as exc:
-        problems = sorted(
-            (
-                _problem(
-                    filename,
-                    positions,
-                    tuple(err["loc"]),
-                    _describe(err),
-                    key=err["type"] == "extra_forbidden",
-                )
-                for err in exc.errors()
-            ),
-            key=lambda p: (p.line or 0, p.column or 0),
-        )
-        raise SpecError(problems, SPEC_HINT) from None
+        raise SpecError(validation_problems(exc, filename, positions), SPEC_HINT) from None
 
     cross = [
         _problem(filename, positions, loc, msg, key=False) for loc, msg in cross_field_problems(lab)

@@ -43,6 +43,9 @@ def test_wheel_contains_the_data_files(wheel: Path) -> None:
     assert "labctl/_data/templates/inventory.yml.j2" in names
     assert "labctl/_data/templates/init/default.yaml" in names
     assert any(n.startswith("labctl/_data/playbooks/") for n in names)
+    for lesson in ("anatomy", "deployments", "gitops"):
+        for file in ("lesson.yaml", "en.md", "ko.md"):
+            assert f"labctl/lessons/content/{lesson}/{file}" in names
 
 
 def test_installed_wheel_renders_away_from_the_checkout(wheel: Path, tmp_path: Path) -> None:
@@ -71,3 +74,7 @@ def test_installed_wheel_renders_away_from_the_checkout(wheel: Path, tmp_path: P
     vagrantfile = (work / ".labctl" / "ha" / "Vagrantfile").read_text()
     assert vagrantfile.count("config.vm.define") == 5
     assert (work / ".labctl" / "ha" / "inventory" / "hosts.yml").exists()
+    lessons = subprocess.run([labctl, "lesson", "list", "--lang", "ko"], cwd=work,
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    assert lessons.returncode == 0, lessons.stderr
+    assert "디플로이먼트" in lessons.stdout

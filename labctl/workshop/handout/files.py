@@ -64,6 +64,9 @@ def gather_facts(
     except (BootError, StateError):  # never booted, or ssh.json mangled
         targets = ()
     checks, problem, when = read_checks(lab_dir)
+    from labctl.lessons.fleet import lesson_lines  # noqa: PLC0415
+
+    lessons, lessons_problem = lesson_lines(lab_dir, plan.name)
     lab = plan.lab
     return HandoutFacts(
         workdir=workdir,
@@ -79,6 +82,8 @@ def gather_facts(
         checks=checks,
         checks_problem=problem,
         checks_when=when,
+        lessons=lessons,
+        lessons_problem=lessons_problem,
     )
 
 

@@ -19,6 +19,7 @@ from labctl.messages import quoted
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from labctl.lessons.fleet import LessonLine
     from labctl.plan import Plan
     from labctl.tools.ssh import SshTarget
 from labctl.workshop.handout.topology import layout
@@ -112,6 +113,8 @@ class HandoutFacts:
     checks: ChecksSummary | None = None
     checks_problem: str | None = None  # checks.json exists but cannot be read
     checks_when: str | None = None  # when checks.json was written, as the edge formats it
+    lessons: tuple[LessonLine, ...] = ()  # lessons the learner started (labctl lesson)
+    lessons_problem: str | None = None  # lessons.json exists but cannot be read
 
 
 @dataclass(frozen=True)
@@ -299,6 +302,7 @@ class IndexEntry:
     href: str  # link to the lab's page, relative to the index
     checks: ChecksSummary | None = None
     note: str | None = None  # e.g. "failed in boot" from the fleet's own state
+    lessons: str | None = None  # the learner's lessons in one line (labctl.lessons.fleet)
 
     def __post_init__(self) -> None:
         # The index only links to pages beside it; a scheme (javascript:, http:) is a bug.
