@@ -126,3 +126,69 @@ def test_an_active_ufw_gets_the_k3s_rules_and_the_agent_joins(
     finally:
         for host in hosts:
             ssh(host, UFW_RESET)
+
+
+class FlakyReleaseHost:
+    """K3s's release files over HTTP from this machine on the test-bed network, where the first
+    request for the binary gets no answer for 15 s and then a closed connection: one slow,
+    failed answer, as a busy release host gives."""
+
+    def __init__(self, folder: Path, bind: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.binary_requests = 0
+        owner = self
+
+        class Release(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *args: Any) -> None:
+                del fmt, args
+
+            def do_GET(self) -> None:
+                name = self.path.rsplit("/", 1)[-1]
+                if name == "k3s":
+                    owner.binary_requests += 1
+                    if owner.binary_requests == 1:
+                        time.sleep(15)
+                        self.close_connection = True
+                        return
+                path = folder / name
+                if not path.is_file():
+                    self.send_error(404)
+                    return
+                data = path.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer((bind, 0), Release)
+        self.url = f"http://{bind}:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_slow_failed_download_of_the_binary_is_retried(
+    lxc_host_factory: Callable[[int], list[Any]], tmp_path: Path
+) -> None:
+    import labctl_testbed as tb  # on sys.path through tests/integration/conftest.py
+
+    from labctl.lxc.network import LabNetwork
+
+    hosts = fresh_hosts(lxc_host_factory, 1)
+    lab = make_lab(tmp_path, "dl", hosts, servers=1, agents=0)
+    release = FlakyReleaseHost(lab.offline, LabNetwork(tb.HOSTS_LAB, tb.HOSTS_CIDR).gateway)
+    try:
+        run_site(
+            lab,
+            "prepare,k3s_server",
+            # The download path instead of the offline one, from this machine.
+            {"labctl_offline_dir": None, "k3s_binary_release_url": release.url},
+        )
+    finally:
+        release.close()
+    assert release.binary_requests == 2, "the first, failed answer was not retried"
+    assert "v1.31.12+k3s1" in ssh(hosts[0], "k3s --version")
