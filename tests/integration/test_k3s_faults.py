@@ -85,6 +85,9 @@ def test_an_agent_that_cannot_join_ends_the_run_in_bounded_time_naming_host_and_
         check=False,
     ).stdout.strip()
     assert state == "activating"
+    # What the role did before: a blocking (re)start of that unit does not come back.
+    blocked = ssh(hosts[1], "timeout 20 systemctl restart k3s-agent; echo $?").strip()
+    assert blocked == "124", f"a blocking restart returned ({blocked}): the double is too kind"
     assert lab.token not in message
 
 
