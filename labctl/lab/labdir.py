@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from labctl.errors import RenderError
+from labctl.lab.factcache import MACHINE_FILES, drop_cached_facts
 from labctl.render import LabPaths, render
 
 if TYPE_CHECKING:
@@ -98,6 +99,9 @@ def write_lab(lab_dir: Path, files: Mapping[str, str], plan: Plan) -> list[Writt
             Written(lab_dir / rel, write_atomic(lab_dir / rel, content))
             for rel, content in sorted(files.items())
         ]
+        machines = [w for w in written if w.path.relative_to(lab_dir).as_posix() in MACHINE_FILES]
+        if any(w.changed for w in machines):
+            drop_cached_facts(lab_dir)
         ensure_secret(Path(str(paths.token_file)))
         if plan.gitlab:
             ensure_secret(Path(str(paths.gitlab_password_file)), nbytes=16)

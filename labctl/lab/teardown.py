@@ -2,9 +2,9 @@
 
 Order matters: machines first (they hold the lab bridge), then their snapshots (labctl's own
 copies for lxc; Vagrant's went with the VMs), then the lxc network, then the
-per-lab SSH trust and the merged kubeconfig context, so no stale host key or context outlives
-the machines it described. The lab's secrets and run logs stay, for the next `up` and for
-post-mortems; `rm -r .labctl/<lab>` removes them too.
+per-lab SSH trust, the cached Ansible facts and the merged kubeconfig context, so no stale host
+key, fact or context outlives the machines it described. The lab's secrets and run logs stay,
+for the next `up` and for post-mortems; `rm -r .labctl/<lab>` removes them too.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ PER_BOOT_FILES = ("known_hosts", "ssh.json", "inventory/ssh.yml", "kubeconfig", 
 
 def destroy_lab(plan: Plan, lab_dir: Path) -> Iterator[str]:
     """Destroy and clean up, yielding one line per thing done."""
+    from labctl.lab.factcache import drop_cached_facts  # noqa: PLC0415
     from labctl.lab.kubeconfig import remove_from_user_config  # noqa: PLC0415
     from labctl.lab.snapshot import forget_snapshots  # noqa: PLC0415
     from labctl.lab.workflow import forget_phases  # noqa: PLC0415
@@ -39,6 +40,8 @@ def destroy_lab(plan: Plan, lab_dir: Path) -> Iterator[str]:
         if path.exists():
             path.unlink()
             yield f"removed {rel}"
+    if drop_cached_facts(lab_dir):
+        yield "removed the cached Ansible facts"
     if remove_from_user_config(plan.context):
         yield f"removed context {plan.context} from your kubeconfig"
     if lab_dir.exists():

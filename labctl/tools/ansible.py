@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 TaskSink = Callable[[str], None]
+MESSAGE_CHARS = 3000
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ def _message(result: Mapping[str, Any]) -> str:
     for key in ("msg", "stderr", "reason", "module_stderr", "stdout"):
         value = result.get(key)
         if isinstance(value, str) and value.strip():
-            return value.strip().splitlines()[-1][:400]
+            # Long enough for a role's own diagnosis (the K3s waits end with the unit's journal).
+            return value.strip().splitlines()[-1][:MESSAGE_CHARS]
     if result.get("censored"):
         return "(output hidden: the task handles a secret)"
     return "no message"

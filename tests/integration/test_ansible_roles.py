@@ -67,7 +67,16 @@ def make_offline_dir(target: Path) -> Path:
     return target
 
 
-def make_lab(tmp: Path, name: str, bed_hosts: list[Any], servers: int) -> Lab:
+def make_lab(
+    tmp: Path,
+    name: str,
+    bed_hosts: list[Any],
+    servers: int,
+    *,
+    agents: int | None = None,
+    disable: str = "[servicelb]",
+    addons: str = "",
+) -> Lab:
     """Spec -> plan -> `render_into`, as `labctl up` does; the test-bed hosts are the machines
     (their addresses are the plan's: both count from .10 of the test-bed network)."""
     import labctl_testbed as tb  # on sys.path through tests/integration/conftest.py
@@ -83,10 +92,11 @@ def make_lab(tmp: Path, name: str, bed_hosts: list[Any], servers: int) -> Lab:
         "provider: lxc",
         f"network: {{cidr: {tb.HOSTS_CIDR}}}",
         f"servers: {{count: {servers}, memory: 1024}}",
-        f"agents: {{count: {len(bed_hosts) - servers}, memory: 512}}",
-        f"k3s: {{version: {FAKE_VERSION}, disable: [servicelb],",
+        f"agents: {{count: {len(bed_hosts) - servers if agents is None else agents}, memory: 512}}",
+        f"k3s: {{version: {FAKE_VERSION}, disable: {disable},",
         f"      server_args: ['--node-label=lab={name}', '--kubelet-arg=max-pods=150'],",
         f"      agent_args: ['--node-label=lab={name}']}}",
+        addons,
     ])  # fmt: skip
     plan = plan_lab(parse_lab(spec).lab)
     lab_dir = tmp / ".labctl" / name
@@ -101,7 +111,7 @@ def make_lab(tmp: Path, name: str, bed_hosts: list[Any], servers: int) -> Lab:
     return Lab(name, lab_dir, named, make_offline_dir(tmp / "offline"))
 
 
-def run_site(lab: Lab, tags: str) -> Any:
+def run_site(lab: Lab, tags: str, extravars: dict[str, Any] | None = None) -> Any:
     """site.yml through ansible-runner; fails the test unless status and rc both say success."""
     import ansible_runner
 
@@ -112,7 +122,7 @@ def run_site(lab: Lab, tags: str) -> Any:
         playbook="site.yml",
         inventory=str(lab.directory / "inventory"),
         tags=tags,
-        extravars={"labctl_offline_dir": str(lab.offline)},
+        extravars={"labctl_offline_dir": str(lab.offline), **(extravars or {})},
         quiet=True,
         # -vv shows module arguments and results: the secret grep below must still find nothing.
         verbosity=2,
@@ -288,7 +298,7 @@ WIPE_K3S = (
     # "[/]" and the subcommand keep pkill from matching this very shell's command line
     "systemctl disable --now k3s k3s-agent 2>/dev/null; "
     "pkill -f '[/]usr/local/bin/k3s (server|agent)'; "
-    "rm -rf /etc/rancher /var/lib/rancher /etc/systemd/system/k3s.service "
+    "rm -rf /etc/rancher /var/lib/rancher /var/lib/k3s-fake /etc/systemd/system/k3s.service "
     "/etc/systemd/system/k3s-agent.service /usr/local/bin/k3s /usr/local/bin/kubectl "
     "/usr/local/bin/crictl /usr/local/bin/ctr; systemctl daemon-reload; true"
 )
