@@ -14,8 +14,6 @@ from labctl.checks.demo import (
     DEMO_REPLICAS,
     DEMO_SELECTOR,
     DEMO_SERVICE,
-    PROBE_IMAGE,
-    PROBE_POD_PREFIX,
     demo_host,
 )
 from labctl.checks.kube import (
@@ -42,6 +40,7 @@ from labctl.checks.model import (
     fixed,
     judging,
 )
+from labctl.checks.probe import PROBE_STEP_TIMEOUT_S, probe_pod
 
 if TYPE_CHECKING:
     from labctl.plan import Plan
@@ -50,38 +49,6 @@ if TYPE_CHECKING:
 KUBERNETES_SERVICE = "kubernetes.default.svc.cluster.local"
 SELF_HEAL_WITHIN_S = 120.0
 BALANCING_REQUESTS = 12
-PROBE_RUNNING_TIMEOUT_S = 120
-
-
-def probe_pod(suffix: str, script: str, node: str | None = None) -> str:
-    """A throw-away busybox pod running `script`, removed afterwards; pinned to `node` if given.
-
-    A leftover pod of an interrupted run is deleted first, so the name is always free.
-    """
-    pod = f"{PROBE_POD_PREFIX}-{suffix}"
-    pinned = (
-        ["--overrides", json.dumps({"apiVersion": "v1", "spec": {"nodeName": node}})]
-        if node
-        else []
-    )
-    cleanup = kubectl("delete", "pod", pod, "--ignore-not-found", "--wait=true")
-    run = kubectl(
-        "run",
-        pod,
-        f"--image={PROBE_IMAGE}",
-        "--restart=Never",
-        "--rm",
-        "-i",
-        "--quiet",
-        f"--pod-running-timeout={PROBE_RUNNING_TIMEOUT_S}s",
-        *pinned,
-        "--command",
-        "--",
-        "sh",
-        "-c",
-        script,
-    )
-    return f"{cleanup} >/dev/null 2>&1; {run}"
 
 
 def _demo_pods_step(name: str, poll: Poll | None = None) -> Step:
@@ -101,12 +68,15 @@ def _live(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- dns
 
 
-def _dns_script(plan: Plan) -> str:
+def dns_script(plan: Plan) -> str:
     names = " ".join([KUBERNETES_SERVICE, *(m.name for m in plan.servers + plan.agents)])
-    # busybox nslookup prints the server first ("Address: 10.43.0.10:53"), then the answers.
+    # The name is looked up with a trailing dot: busybox nslookup (1.30 and later) sends a
+    # dotless name only with each search domain appended, never bare, and CoreDNS knows the
+    # nodes only bare (K3s's NodeHosts). busybox prints the server first ("Address:
+    # 10.43.0.10:53"), then the answers.
     return (
         f"for n in {names}; do "
-        'a=$(nslookup -type=a "$n" 2>/dev/null | '
+        'a=$(nslookup -type=a "$n." 2>/dev/null | '
         "awk '/^Address/ && !/:53$/ && !/#53$/ {a=$NF} END {print a}'); "
         'printf \'{"name": "%s", "address": "%s"}\\n\' "$n" "$a"; done'
     )
@@ -116,8 +86,8 @@ DNS_STEPS = (
     Step(
         "lookup",
         Target.PRIMARY,
-        lambda ctx: probe_pod("dns", _dns_script(ctx.plan)),
-        timeout=PROBE_RUNNING_TIMEOUT_S + 60,
+        lambda ctx: probe_pod("dns", dns_script(ctx.plan)),
+        timeout=PROBE_STEP_TIMEOUT_S,
     ),
 )
 
@@ -193,7 +163,7 @@ def _reach_command(ctx: Context) -> str:
 
 POD_NETWORK_STEPS = (
     _demo_pods_step("demo-pods"),
-    Step("reach", Target.PRIMARY, _reach_command, timeout=PROBE_RUNNING_TIMEOUT_S + 60),
+    Step("reach", Target.PRIMARY, _reach_command, timeout=PROBE_STEP_TIMEOUT_S),
 )
 
 
