@@ -355,14 +355,47 @@ def judge_balancing(records: Records, _plan: Plan) -> Verdict:
 # ---------------------------------------------------------------- ingress
 
 
+def without_servicelb(plan: Plan) -> bool:
+    return "servicelb" in plan.lab.k3s.disable
+
+
+# Without ServiceLB (K3s's klipper-lb) nothing listens on a node's port 80: Traefik is then
+# reachable only at its cluster IP, which kube-proxy serves on every node too (as
+# service-balancing relies on), so the request goes there instead of being skipped.
+TRAEFIK_SERVICE_STEP = Step(
+    "traefik-service",
+    Target.PRIMARY,
+    fixed(kubectl("get", "service", "traefik", "-n", "kube-system", "-o", "json")),
+    when=without_servicelb,
+)
+
+
+def traefik_address(records: Records, plan: Plan) -> str:
+    """Where Traefik answers HTTP: the lab address (ServiceLB publishes port 80 there), or
+    Traefik's cluster IP and web port when ServiceLB is disabled."""
+    if not without_servicelb(plan):
+        return plan.primary.ip
+    spec = need_json(records, "traefik-service").get("spec", {})
+    ip = spec.get("clusterIP")
+    ports = spec.get("ports") or []
+    web = next((p for p in ports if p.get("name") == "web"), ports[0] if ports else None)
+    if not ip or ip == "None" or web is None:
+        raise CheckCannotRunError("service kube-system/traefik has no cluster IP and web port")
+    port = int(web.get("port", 80))
+    return ip if port == 80 else f"{ip}:{port}"
+
+
 def _ingress_command(ctx: Context) -> str:
     host = demo_host(ctx.plan.name)
-    url = f"http://{ctx.plan.primary.ip}{DEMO_API_PATH}"
+    url = f"http://{traefik_address(ctx.records, ctx.plan)}{DEMO_API_PATH}"
     trailer = '\\n{"http_code": %{http_code}}\\n'
     return f"curl -sS -m 10 -H {shlex.quote('Host: ' + host)} -w '{trailer}' {url}"
 
 
-INGRESS_STEPS = (Step("request", Target.PRIMARY, _ingress_command, timeout=20),)
+INGRESS_STEPS = (
+    TRAEFIK_SERVICE_STEP,
+    Step("request", Target.PRIMARY, _ingress_command, timeout=20),
+)
 
 
 def ingress_skip(plan: Plan) -> str | None:
@@ -375,7 +408,7 @@ def judge_ingress(records: Records, plan: Plan) -> Verdict:
     record = need_ok(records, "request")
     values = [v for v in json_stream(record.result.stdout) if isinstance(v, dict)]
     code = values[-1].get("http_code") if values else None
-    target = f"http://{demo_host(plan.name)}{DEMO_API_PATH} via {plan.primary.ip}"
+    target = f"http://{demo_host(plan.name)}{DEMO_API_PATH} via {traefik_address(records, plan)}"
     if code != 200:
         why = " (no Ingress routes this host)" if code == 404 else ""
         return Verdict(Status.FAILED, f"{target}: HTTP {code}{why}")
