@@ -628,8 +628,20 @@ def test_unreadable_routes_warn() -> None:
 # --- arch ----------------------------------------------------------------------------------------
 
 
-def test_arm64_mac_with_an_amd64_only_box_fails() -> None:
+def test_arm64_mac_with_the_default_box_passes_labctls_table() -> None:
+    """bento/ubuntu-24.04 is built for VirtualBox on arm64 too (VirtualBox 7.1+ on Apple
+    Silicon): preflight must not fail the default box there (issue 17 item 2)."""
     mac = replace(GOOD, system="Darwin", arch="arm64", boxes=())
+    got = finding(plan_of("virtualbox"), mac, "arch")
+    assert (got.status, got.message) == (
+        "ok",
+        "arm64 host; box bento/ubuntu-24.04 (virtualbox) fits",
+    )
+
+
+def test_arm64_mac_with_an_amd64_only_box_fails() -> None:
+    amd_box = (InstalledBox("bento/ubuntu-24.04", "virtualbox", "202502.21.0", "amd64"),)
+    mac = replace(GOOD, system="Darwin", arch="arm64", boxes=amd_box)
     got = finding(plan_of("virtualbox"), mac, "arch")
     assert got.status == "fail"
     assert "amd64" in got.message
