@@ -62,6 +62,7 @@ FINDING_IDS: tuple[str, ...] = (
     "root",
     "cgroup",
     "cpu-virt",
+    "libvirt-network",
     "memory",
     "disk",
     "network",

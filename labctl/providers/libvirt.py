@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from labctl.doctor.facts import LibvirtNetwork
 from labctl.doctor.findings import (
     FIRMWARE_FIX,
     Finding,
@@ -49,7 +51,10 @@ class Libvirt(Provider):
 
     def host_probes(self) -> Mapping[str, tuple[list[str], float]]:
         # An answer can take seconds, so libvirtd is asked only for a libvirt lab.
-        return {"libvirt": (["virsh", "-c", "qemu:///system", "version"], LIBVIRT_TIMEOUT)}
+        return {
+            "libvirt": (["virsh", "-c", LOCAL_URI, "version"], LIBVIRT_TIMEOUT),
+            "libvirt-networks": (networks_probe(LOCAL_URI), LIBVIRT_TIMEOUT * 2),
+        }
 
     def setup_on(self, facts: HostFacts) -> str | None:
         if facts.system not in {"Linux", ""} or not facts.kvm_device:
@@ -67,7 +72,7 @@ class Libvirt(Provider):
         return f"sudo apt install {' '.join(packages)}" if packages else ""
 
     def preflight_rules(self) -> Sequence[Rule]:
-        return (_provider, _libvirt, _cpu_virt)
+        return (_provider, _libvirt, _cpu_virt, _networks)
 
     def machines_dir(self, facts: HostFacts) -> Path:
         del facts
@@ -111,6 +116,22 @@ def libvirt_where(conn: LibvirtConnection) -> str:
 
 
 LIBVIRT_TIMEOUT = 8.0
+LOCAL_URI = "qemu:///system"
+# The lab's own libvirt network is named like this (libvirt__network_name in libvirt.rb.j2).
+LAB_NETWORK_PREFIX = "labctl-"
+# vagrant-libvirt 0.11's management network (Config#finalize! defaults): it creates it on the
+# first `vagrant up` if it does not exist yet.
+MANAGEMENT_NETWORK = ("vagrant-libvirt", "192.168.121.0/24")
+
+
+def networks_probe(uri: str) -> list[str]:
+    """Every libvirt network's XML, one document after another (`virsh net-dumpxml`)."""
+    virsh = f"virsh -c {uri}"
+    return [
+        "sh",
+        "-c",
+        f'for n in $({virsh} net-list --all --name); do {virsh} net-dumpxml "$n" || exit; done',
+    ]
 
 
 def _libvirt(plan: Plan, facts: HostFacts) -> Finding:
@@ -161,3 +182,54 @@ def _provider(plan: Plan, facts: HostFacts) -> Finding | None:
     return linux_only(plan.lab.provider, facts) or plugin_finding(
         "provider", facts, "vagrant-libvirt", "sudo apt install vagrant-libvirt", None
     )
+
+
+def _networks(plan: Plan, facts: HostFacts) -> Finding | None:
+    """A libvirt network other than the lab's own on the lab's addresses makes vagrant-libvirt
+    refuse the lab network ("Network default exists but does not have dhcp disabled"); libvirt's
+    `default` (192.168.122.0/24) and vagrant-libvirt's management network (192.168.121.0/24,
+    created on first up) are the usual ones."""
+    lab = plan.lab
+    if plan.provider.machines_remote(lab):
+        return None  # this host's networks are not the hypervisor's
+    own = LAB_NETWORK_PREFIX + lab.name
+    cidr = ipaddress.IPv4Network(plan.network.cidr)
+    if facts.libvirt_networks is None:
+        return Finding(
+            "libvirt-network",
+            "warn",
+            "could not list libvirt's networks"
+            + (
+                f": {facts.probe_error('libvirt-networks')}"
+                if facts.probe_error("libvirt-networks")
+                else ""
+            ),
+            f"run `virsh -c {LOCAL_URI} net-list --all` and check none but {own} uses {cidr}",
+        )
+    known = {n.name: n for n in facts.libvirt_networks}
+    management, management_cidr = MANAGEMENT_NETWORK
+    to_come = management not in known
+    if to_come:
+        known[management] = LibvirtNetwork(management, None, management_cidr)
+    clashes = [
+        f"libvirt network `{n.name}`"
+        + (
+            " (vagrant-libvirt creates it on first up)"
+            if to_come and n.name == management
+            else f" ({n.bridge})"
+            if n.bridge
+            else ""
+        )
+        + f" uses {n.cidr}"
+        for n in known.values()
+        if n.name != own and n.cidr is not None and ipaddress.IPv4Network(n.cidr).overlaps(cidr)
+    ]
+    taken = ", ".join(sorted({n.cidr for n in known.values() if n.cidr and n.name != own}))
+    if clashes:
+        return Finding(
+            "libvirt-network",
+            "fail",
+            "; ".join(clashes) + f": vagrant-libvirt cannot make {cidr} the lab's network",
+            f"pick another `network.cidr` in lab.yaml, outside {taken}",
+        )
+    return Finding("libvirt-network", "ok", f"no other libvirt network uses {cidr}")
