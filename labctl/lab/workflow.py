@@ -152,9 +152,14 @@ def _ansible(rt: Runtime, phase: Phase) -> None:
 
 
 def check_lab(
-    rt: Runtime, phase: Phase, only: Collection[str] = (), skip: Collection[str] = ()
+    rt: Runtime,
+    phase: Phase,
+    only: Collection[str] = (),
+    skip: Collection[str] = (),
+    settle: float = 0.0,
 ) -> tuple[CheckResult, ...]:
-    """Run the smoke checks and keep their JSON report in the lab directory (checks.json)."""
+    """Run the smoke checks and keep their JSON report in the lab directory (checks.json);
+    `settle`: how long the checks of a still-starting lab may be polled (run_checks)."""
     from labctl.checks import load_credentials, render_json, run_checks  # noqa: PLC0415
     from labctl.lab.labdir import write_atomic  # noqa: PLC0415
 
@@ -166,6 +171,7 @@ def check_lab(
         skip=skip,
         credentials=load_credentials(rt.lab_dir),
         on_start=lambda name: rt.progress.step(phase, f"check {name}"),
+        settle=settle,
     )
     write_atomic(rt.lab_dir / "checks.json", render_json(results, rt.plan.name))
     return results
