@@ -167,5 +167,7 @@ def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) 
             f"      ansible_port: {target.port}",
             f"      ansible_user: {_to_yaml_value(target.user)}",
             f"      ansible_ssh_private_key_file: {_to_yaml_value(str(target.key_file))}",
+            # Pinned by machine, not by address: forwarded ports move between boots.
+            f"      ansible_ssh_extra_args: {_to_yaml_value('-o HostKeyAlias=' + name)}",
         ]
     return "\n".join(lines) + "\n"
