@@ -28,10 +28,11 @@ VAGRANT_BOX_ARCH_SINCE: Version = (2, 4, 0)
 # Box -> architectures it is published for, per provider, where labctl knows for sure. Boxes
 # not listed are assumed amd64 (nearly every public box is) and get a warning on other hosts.
 # bento/ubuntu-24.04 is published for VirtualBox on amd64 and, since VirtualBox 7.1 runs arm64
-# guests on Apple Silicon, on arm64 too (bento's 2025 builds, e.g. 202502.21.0); the roboxes
-# generic/* boxes are x86_64 only.
+# guests on Apple Silicon, on arm64 too (bento's 2025 builds, e.g. 202502.21.0); bento's libvirt
+# builds are amd64 only; the roboxes generic/* boxes are x86_64 only.
 KNOWN_BOX_ARCHES: dict[tuple[str, str], frozenset[str]] = {
     ("bento/ubuntu-24.04", "virtualbox"): frozenset({"amd64", "arm64"}),
+    ("bento/ubuntu-24.04", "libvirt"): frozenset({"amd64"}),
     ("generic/ubuntu2204", "libvirt"): frozenset({"amd64"}),
 }
 

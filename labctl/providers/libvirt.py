@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 class Libvirt(Provider):
     name = "libvirt"
     label = "libvirt (KVM)"
-    default_box = "generic/ubuntu2204"
+    # bento builds Ubuntu 24.04 for libvirt too: the same noble the other providers get, and a
+    # maintained build (roboxes' generic/* stalled before 24.04 and pins public DNS servers).
+    default_box = "bento/ubuntu-24.04"
     vagrant_block = "vagrant/libvirt.rb.j2"
     vagrant_preamble = "vagrant/libvirt-preamble.rb.j2"
     # vagrant-libvirt creates domains in parallel itself; Vagrant's own batch action handles it.

@@ -62,7 +62,7 @@ GOOD = HostFacts(
     boxes=(
         InstalledBox("labctl/ubuntu-noble", "lxc", "0"),
         InstalledBox("bento/ubuntu-24.04", "virtualbox", "202502.21.0", "amd64"),
-        InstalledBox("generic/ubuntu2204", "libvirt", "4.3.12"),
+        InstalledBox("bento/ubuntu-24.04", "libvirt", "202502.21.0", "amd64"),
     ),
     vboxmanage_path="/usr/bin/VBoxManage",
     virtualbox_version="7.2.4",
