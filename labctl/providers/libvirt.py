@@ -37,6 +37,11 @@ class Libvirt(Provider):
     vagrant_preamble = "vagrant/libvirt-preamble.rb.j2"
     # vagrant-libvirt creates domains in parallel itself; Vagrant's own batch action handles it.
     boots_together = True
+    # vagrant-libvirt guards the box-volume upload and the choice of a free virbrN with locks
+    # that hold only inside one Vagrant process: a second lab's `vagrant up` could build its
+    # disks on a half-uploaded box volume or take the same bridge. The first lab of a fleet
+    # adds the box and its network alone; the others follow in parallel.
+    labs_boot_together = False
     config_section = "libvirt"
     places_remotely = True
     host_interface_prefixes: ClassVar[tuple[str, ...]] = ("virbr",)
