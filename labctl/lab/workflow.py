@@ -123,9 +123,13 @@ def _wait_ssh(rt: Runtime, phase: Phase) -> None:
     save_targets(rt.lab_dir, targets)
     known = lab_paths(rt.lab_dir).lab_dir / "known_hosts"
     write_atomic(rt.lab_dir / "inventory" / "ssh.yml", ssh_inventory(targets, known))
+    from labctl.tools.ssh import renew_host_keys  # noqa: PLC0415
+
     with rt.plan.provider.command_executor(rt.known_hosts) as pool:
         for name in sorted(targets):
             rt.progress.step(phase, f"{name}: waiting for SSH")
+            if renew_host_keys(targets[name], rt.known_hosts):
+                rt.progress.step(phase, f"{name}: fresh SSH host keys (first boot)")
             pool.run(targets[name], "true", timeout=30)
 
 

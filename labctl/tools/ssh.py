@@ -284,6 +284,46 @@ class _TransportLostError(Exception):
     """The connection died under a command; the pool reconnects once and retries."""
 
 
+# Clones of one box can share the box's SSH host keys (bento's boxes keep theirs), which would
+# make pinning them mean nothing: on a machine's first contact they are replaced, then pinned.
+# `ssh-keygen -A` writes every missing key type; restarting sshd makes it serve the new ones
+# (sessions already open survive it: Debian's and Ubuntu's ssh.service kill only the listener).
+RENEW_HOST_KEYS = (
+    "sudo sh -c 'rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && ssh-keygen -A && "
+    "{ systemctl restart ssh.service || systemctl restart sshd.service; }'"
+)
+
+
+def renew_host_keys(
+    target: SshTarget, known_hosts: Path, *, retry: RetryPolicy | None = None
+) -> bool:
+    """Give a machine whose key the lab has not pinned yet fresh SSH host keys; False when its
+    key is pinned already (not its first boot), so a later boot keeps its identity.
+
+    The connection that does it trusts the box's key once without recording it: those keys
+    are about to be thrown away, and the first pin (trust on first use) follows at once.
+    """
+    import tempfile  # noqa: PLC0415 - only on a first boot
+    from pathlib import Path  # noqa: PLC0415 - a type-only import at the top
+
+    if _pinned_keys(known_hosts, target.name):
+        return False
+    with (
+        tempfile.TemporaryDirectory(prefix="labctl-keys-") as scratch,
+        SshPool(Path(scratch) / "known_hosts", retry=retry or RetryPolicy()) as once,
+    ):
+        result = once.run(target, RENEW_HOST_KEYS, timeout=60)
+    if not result.ok:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise SshError(
+            f"{target.name}: could not replace the box's SSH host keys (exit "
+            f"{result.exit_status}): {detail[-1] if detail else 'no output'}",
+            hint="the machine needs sudo without a password, ssh-keygen and systemd's "
+            "ssh.service; `labctl ssh` to look, or `labctl destroy` and `labctl up`",
+        )
+    return True
+
+
 def _known_hosts_name(target: SshTarget) -> str:
     """The name paramiko looks an address's key up by."""
     return target.host if target.port == 22 else f"[{target.host}]:{target.port}"

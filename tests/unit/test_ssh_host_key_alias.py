@@ -20,7 +20,7 @@ import yaml
 
 from labctl.errors import HostKeyMismatchError
 from labctl.render import ssh_inventory
-from labctl.tools.ssh import RetryPolicy, SshPool, SshTarget
+from labctl.tools.ssh import RetryPolicy, SshPool, SshTarget, renew_host_keys
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,6 +34,7 @@ class _Machine(paramiko.ServerInterface):
     def __init__(self, name: str) -> None:
         self.name = name
         self.ran = threading.Event()
+        self.command = b""
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         del chanid
@@ -49,7 +50,8 @@ class _Machine(paramiko.ServerInterface):
         return paramiko.AUTH_SUCCESSFUL
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
-        del channel, command
+        del channel
+        self.command = command
         self.ran.set()
         return True
 
@@ -58,7 +60,9 @@ class PortReshufflingSshd:
     """A DOUBLE of VirtualBox's NAT port forwards: port -> (machine name, host key)."""
 
     def __init__(self, host_keys: dict[str, paramiko.PKey], ports: int) -> None:
-        self.host_keys = host_keys
+        self.host_keys = dict(host_keys)
+        # What `ssh-keygen -A` on a machine produces after its keys were removed.
+        self.fresh: dict[str, paramiko.PKey] = {}
         self.listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(ports)]
         self.ports = [s.getsockname()[1] for s in self.listeners]
         self.answering: dict[int, str] = {}
@@ -91,6 +95,8 @@ class PortReshufflingSshd:
             transport.start_server(server=machine)
             channel = transport.accept(5)
             if channel is not None and machine.ran.wait(5):
+                if b"ssh-keygen -A" in machine.command:
+                    self.host_keys[name] = self.fresh[name]  # sshd serves them after restart
                 channel.sendall(f"{name}\n".encode())
                 channel.send_exit_status(0)
                 channel.close()
@@ -110,7 +116,8 @@ class PortReshufflingSshd:
 
 @pytest.fixture(scope="module")
 def keys() -> dict[str, paramiko.PKey]:
-    return {name: paramiko.RSAKey.generate(1024) for name in ("a", "b", "impostor")}
+    names = ("a", "b", "impostor", "box", "fresh-a", "fresh-b")
+    return {name: paramiko.RSAKey.generate(1024) for name in names}
 
 
 @pytest.fixture
@@ -168,3 +175,32 @@ def test_ansible_pins_by_machine_too() -> None:
     doc = yaml.safe_load(ssh_inventory(targets, Path("/lab/known_hosts")))  # type: ignore[arg-type]
     host = doc["all"]["hosts"]["demo-server-1"]
     assert host["ansible_ssh_extra_args"] == "-o HostKeyAlias=demo-server-1"
+
+
+def _pinned(known_hosts: Path) -> dict[str, str]:
+    return {line.split()[0]: line.split()[2] for line in known_hosts.read_text().splitlines()}
+
+
+def test_clones_of_one_box_get_their_own_host_keys_before_the_first_pin(
+    keys: dict[str, paramiko.PKey], user_key: Path, tmp_path: Path
+) -> None:
+    """Both machines boot with the box's key (clones); the first contact renews it."""
+    double = PortReshufflingSshd({"a": keys["box"], "b": keys["box"]}, ports=2)
+    double.fresh = {"a": keys["fresh-a"], "b": keys["fresh-b"]}
+    try:
+        known_hosts = tmp_path / "known_hosts"
+        p1, p2 = double.ports
+        double.boot({"a": p1, "b": p2})
+        a = SshTarget("a", "127.0.0.1", p1, "vagrant", user_key)
+        b = SshTarget("b", "127.0.0.1", p2, "vagrant", user_key)
+        for target in (a, b):
+            assert renew_host_keys(target, known_hosts, retry=ONE_TRY)
+            assert _hostname(known_hosts, target) == target.name
+        pinned = _pinned(known_hosts)
+        assert pinned == {
+            "a": keys["fresh-a"].get_base64(),
+            "b": keys["fresh-b"].get_base64(),
+        }
+        assert not renew_host_keys(a, known_hosts, retry=ONE_TRY)  # a later boot keeps them
+    finally:
+        double.close()
