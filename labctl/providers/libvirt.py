@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
     from labctl.doctor import HostFacts
     from labctl.plan import Plan
-    from labctl.providers.base import Rule
+    from labctl.providers.base import Rule, Step
     from labctl.spec.model import Lab, LibvirtConnection
+    from labctl.tools.vagrant import VagrantLab
 
 
 class Libvirt(Provider):
@@ -81,6 +82,34 @@ class Libvirt(Provider):
     def preflight_rules(self) -> Sequence[Rule]:
         return (_provider, _libvirt, _cpu_virt, _networks)
 
+    def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
+        """Refuse domain names another lab's domains hold on this host (labctl_<machine>)."""
+        import subprocess  # noqa: PLC0415 - only before a boot
+
+        from labctl.providers import vm_names  # noqa: PLC0415
+
+        del on_step
+        if self.machines_remote(plan.lab):
+            return  # the hypervisor's domains: not listed from here yet
+        try:
+            listed = subprocess.run(
+                ["virsh", "-c", LOCAL_URI, "list", "--all", "--uuid", "--name"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=LIBVIRT_TIMEOUT * 4,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return  # doctor's libvirt finding already says what is wrong with libvirtd
+        if listed.returncode != 0:
+            return
+        problems = vm_names.foreign_machines(
+            {m.name: DOMAIN_PREFIX + m.name for m in plan.machines},
+            vm_names.parse_virsh_list(listed.stdout),
+            vm_names.recorded_ids(vagrant.lab_dir, self.name),
+        )
+        vm_names.refuse_foreign(problems, "libvirt domain names taken", plan.lab.name)
+
     def machines_dir(self, facts: HostFacts) -> Path:
         del facts
         return Path("/var/lib/libvirt/images")  # the `default` storage pool vagrant-libvirt uses
@@ -124,6 +153,8 @@ def libvirt_where(conn: LibvirtConnection) -> str:
 
 LIBVIRT_TIMEOUT = 8.0
 LOCAL_URI = "qemu:///system"
+# vagrant-libvirt names a domain default_prefix + machine name (lv.default_prefix, libvirt.rb.j2).
+DOMAIN_PREFIX = "labctl_"
 # The lab's own libvirt network is named like this (libvirt__network_name in libvirt.rb.j2).
 LAB_NETWORK_PREFIX = "labctl-"
 # vagrant-libvirt 0.11's management network (Config#finalize! defaults): it creates it on the

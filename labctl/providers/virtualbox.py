@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
     from labctl.doctor import HostFacts
     from labctl.plan import Plan
-    from labctl.providers.base import Rule
+    from labctl.providers.base import Rule, Step
     from labctl.spec.model import Lab
+    from labctl.tools.vagrant import VagrantLab
 
 
 class VirtualBox(Provider):
@@ -53,6 +54,32 @@ class VirtualBox(Provider):
 
     def preflight_rules(self) -> Sequence[Rule]:
         return (_provider, _virtualbox_pairing, _cpu_virt)
+
+    def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
+        """Refuse VM names another lab's VMs hold (vb.name is the machine name)."""
+        import subprocess  # noqa: PLC0415 - only before a boot
+
+        from labctl.providers import vm_names  # noqa: PLC0415
+
+        del on_step
+        try:
+            listed = subprocess.run(
+                ["VBoxManage", "list", "vms"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return  # doctor's provider finding already says what is wrong with VirtualBox
+        if listed.returncode != 0:
+            return
+        problems = vm_names.foreign_machines(
+            {m.name: m.name for m in plan.machines},
+            vm_names.parse_vbox_list_vms(listed.stdout),
+            vm_names.recorded_ids(vagrant.lab_dir, self.name),
+        )
+        vm_names.refuse_foreign(problems, "VirtualBox VM names taken", plan.lab.name)
 
     def check_host_network(
         self, lab: ipaddress.IPv4Network, facts: HostFacts, fails: list[str], fixes: list[str]
