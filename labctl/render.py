@@ -83,6 +83,10 @@ def environment(*, html: bool = False, extra: tuple[str, ...] = ()) -> jinja2.En
     return env
 
 
+# Ansible's `architecture` fact -> the architecture name K3s's release assets use.
+ANSIBLE_ARCH_NAMES: Mapping[str, str] = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
 def group_vars(plan: Plan, paths: LabPaths) -> dict[str, Any]:
     """Lab-level facts for every Ansible host, all prefixed `labctl_` (the playbooks' contract)."""
     lab = plan.lab
@@ -109,7 +113,13 @@ def group_vars(plan: Plan, paths: LabPaths) -> dict[str, Any]:
         "labctl_gitlab_api_token_file": str(paths.gitlab_api_token_file),
         "labctl_gitlab_credentials_file": str(paths.gitlab_credentials_file),
         "labctl_argocd_password_file": str(paths.argocd_password_file),
-        "labctl_arch": "amd64",
+        # The machine's own architecture from Ansible's facts, in K3s's release names, so the
+        # roles fetch the matching binary and airgap images (an arm64 box on an Apple Silicon
+        # Mac or an arm64 hypervisor gets k3s-arm64). An unlisted one passes through unchanged
+        # and the roles' argument specs refuse it by name.
+        "labctl_arch_names": dict(ANSIBLE_ARCH_NAMES),
+        "labctl_arch": "{{ labctl_arch_names.get(ansible_facts['architecture'], "
+        "ansible_facts['architecture']) }}",
     }
 
 
@@ -157,5 +167,7 @@ def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) 
             f"      ansible_port: {target.port}",
             f"      ansible_user: {_to_yaml_value(target.user)}",
             f"      ansible_ssh_private_key_file: {_to_yaml_value(str(target.key_file))}",
+            # Pinned by machine, not by address: forwarded ports move between boots.
+            f"      ansible_ssh_extra_args: {_to_yaml_value('-o HostKeyAlias=' + name)}",
         ]
     return "\n".join(lines) + "\n"

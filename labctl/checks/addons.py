@@ -33,7 +33,7 @@ from labctl.checks.model import (
     fixed,
     judging,
 )
-from labctl.checks.workloads import replicas
+from labctl.checks.workloads import TRAEFIK_SERVICE_STEP, replicas, traefik_address
 
 if TYPE_CHECKING:
     from labctl.plan import Plan
@@ -58,15 +58,17 @@ def _secret(value: str | None, what: str) -> str:
 # ---------------------------------------------------------------- argocd
 
 
-def _argocd_url(plan: Plan, path: str) -> str:
-    return f"-H {shlex.quote('Host: ' + argocd_host(plan.name))} http://{plan.primary.ip}{path}"
+def _argocd_url(ctx: Context, path: str) -> str:
+    address = traefik_address(ctx.records, ctx.plan)
+    return f"-H {shlex.quote('Host: ' + argocd_host(ctx.plan.name))} http://{address}{path}"
 
 
 ARGOCD_STEPS = (
+    TRAEFIK_SERVICE_STEP,
     Step(
         "version",
         Target.PRIMARY,
-        lambda ctx: f"curl -sS -m 10 {_argocd_url(ctx.plan, '/api/version')}",
+        lambda ctx: f"curl -sS -m 10 {_argocd_url(ctx, '/api/version')}",
         timeout=20,
     ),
     Step(
@@ -74,7 +76,7 @@ ARGOCD_STEPS = (
         Target.PRIMARY,
         lambda ctx: (
             f"curl -sS -m 15 -o /dev/null {_CODE} -H 'Content-Type: application/json' "
-            f"--data-binary @- {_argocd_url(ctx.plan, '/api/v1/session')}"
+            f"--data-binary @- {_argocd_url(ctx, '/api/v1/session')}"
         ),
         stdin=lambda ctx: json.dumps(
             {

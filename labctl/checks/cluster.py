@@ -150,12 +150,15 @@ _DB_PROBE = (
     '[ -f "$d/state.db" ] && s=true; [ -d "$d/etcd" ] && e=true; '
     'printf \'{"sqlite": %s, "etcd": %s}\\n\' "$s" "$e"'
 )
-# etcd's v3 JSON gateway on the server's client port, with the client certificate K3s keeps for
-# itself: read-only (member list), no etcdctl needed on the machine.
+# etcd's v3 JSON gateway, read-only (member list), no etcdctl needed on the machine. Since K3s
+# PR 8402 the gateway no longer shares the gRPC client port 2379: K3s gives it its own listener,
+# https://127.0.0.1:2382 (listen-client-http-urls). The client certificate is the one K3s writes
+# for etcd clients (tls/etcd/client.crt, as its apiserver and `k3s etcd-snapshot` use).
+ETCD_HTTP_GATEWAY = "https://127.0.0.1:2382"
 _ETCD_MEMBERS = (
     f"sudo curl -sS -m 10 --cacert {K3S_ETCD_TLS}/server-ca.crt "
-    f"--cert {K3S_ETCD_TLS}/server-client.crt --key {K3S_ETCD_TLS}/server-client.key "
-    "-X POST -d '{}' https://127.0.0.1:2379/v3/cluster/member/list"
+    f"--cert {K3S_ETCD_TLS}/client.crt --key {K3S_ETCD_TLS}/client.key "
+    f"-X POST -d '{{}}' {ETCD_HTTP_GATEWAY}/v3/cluster/member/list"
 )
 DATASTORE_STEPS = (
     Step("db-files", Target.PRIMARY, fixed(f"sudo sh -c {shlex.quote(_DB_PROBE)}")),

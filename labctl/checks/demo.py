@@ -23,8 +23,10 @@ GITLAB_PROJECT = "root/demo"
 GITLAB_BRANCH = "main"
 GITLAB_MANIFEST = "app/deployment.yaml"  # Argo CD syncs the app/ folder
 
-# Small, multi-arch, with sh, nslookup and wget: the throw-away probe pods' image.
-PROBE_IMAGE = "busybox:1.36.1"
+# Small, multi-arch, with sh, nslookup and wget: the throw-away probe pods' image. K3s ships this
+# very image in its airgap image list (local-path-provisioner's helper), so every node already
+# has it: no Docker Hub pull (anonymous rate limits on fleets) and offline (bundle) labs work.
+PROBE_IMAGE = "rancher/mirrored-library-busybox:1.36.1"
 PROBE_POD_PREFIX = "labctl-probe"
 
 

@@ -14,8 +14,6 @@ from labctl.checks.demo import (
     DEMO_REPLICAS,
     DEMO_SELECTOR,
     DEMO_SERVICE,
-    PROBE_IMAGE,
-    PROBE_POD_PREFIX,
     demo_host,
 )
 from labctl.checks.kube import (
@@ -42,6 +40,7 @@ from labctl.checks.model import (
     fixed,
     judging,
 )
+from labctl.checks.probe import PROBE_STEP_TIMEOUT_S, probe_pod
 
 if TYPE_CHECKING:
     from labctl.plan import Plan
@@ -50,38 +49,6 @@ if TYPE_CHECKING:
 KUBERNETES_SERVICE = "kubernetes.default.svc.cluster.local"
 SELF_HEAL_WITHIN_S = 120.0
 BALANCING_REQUESTS = 12
-PROBE_RUNNING_TIMEOUT_S = 120
-
-
-def probe_pod(suffix: str, script: str, node: str | None = None) -> str:
-    """A throw-away busybox pod running `script`, removed afterwards; pinned to `node` if given.
-
-    A leftover pod of an interrupted run is deleted first, so the name is always free.
-    """
-    pod = f"{PROBE_POD_PREFIX}-{suffix}"
-    pinned = (
-        ["--overrides", json.dumps({"apiVersion": "v1", "spec": {"nodeName": node}})]
-        if node
-        else []
-    )
-    cleanup = kubectl("delete", "pod", pod, "--ignore-not-found", "--wait=true")
-    run = kubectl(
-        "run",
-        pod,
-        f"--image={PROBE_IMAGE}",
-        "--restart=Never",
-        "--rm",
-        "-i",
-        "--quiet",
-        f"--pod-running-timeout={PROBE_RUNNING_TIMEOUT_S}s",
-        *pinned,
-        "--command",
-        "--",
-        "sh",
-        "-c",
-        script,
-    )
-    return f"{cleanup} >/dev/null 2>&1; {run}"
 
 
 def _demo_pods_step(name: str, poll: Poll | None = None) -> Step:
@@ -101,12 +68,15 @@ def _live(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- dns
 
 
-def _dns_script(plan: Plan) -> str:
+def dns_script(plan: Plan) -> str:
     names = " ".join([KUBERNETES_SERVICE, *(m.name for m in plan.servers + plan.agents)])
-    # busybox nslookup prints the server first ("Address: 10.43.0.10:53"), then the answers.
+    # The name is looked up with a trailing dot: busybox nslookup (1.30 and later) sends a
+    # dotless name only with each search domain appended, never bare, and CoreDNS knows the
+    # nodes only bare (K3s's NodeHosts). busybox prints the server first ("Address:
+    # 10.43.0.10:53"), then the answers.
     return (
         f"for n in {names}; do "
-        'a=$(nslookup -type=a "$n" 2>/dev/null | '
+        'a=$(nslookup -type=a "$n." 2>/dev/null | '
         "awk '/^Address/ && !/:53$/ && !/#53$/ {a=$NF} END {print a}'); "
         'printf \'{"name": "%s", "address": "%s"}\\n\' "$n" "$a"; done'
     )
@@ -116,8 +86,8 @@ DNS_STEPS = (
     Step(
         "lookup",
         Target.PRIMARY,
-        lambda ctx: probe_pod("dns", _dns_script(ctx.plan)),
-        timeout=PROBE_RUNNING_TIMEOUT_S + 60,
+        lambda ctx: probe_pod("dns", dns_script(ctx.plan)),
+        timeout=PROBE_STEP_TIMEOUT_S,
     ),
 )
 
@@ -193,7 +163,7 @@ def _reach_command(ctx: Context) -> str:
 
 POD_NETWORK_STEPS = (
     _demo_pods_step("demo-pods"),
-    Step("reach", Target.PRIMARY, _reach_command, timeout=PROBE_RUNNING_TIMEOUT_S + 60),
+    Step("reach", Target.PRIMARY, _reach_command, timeout=PROBE_STEP_TIMEOUT_S),
 )
 
 
@@ -385,14 +355,47 @@ def judge_balancing(records: Records, _plan: Plan) -> Verdict:
 # ---------------------------------------------------------------- ingress
 
 
+def without_servicelb(plan: Plan) -> bool:
+    return "servicelb" in plan.lab.k3s.disable
+
+
+# Without ServiceLB (K3s's klipper-lb) nothing listens on a node's port 80: Traefik is then
+# reachable only at its cluster IP, which kube-proxy serves on every node too (as
+# service-balancing relies on), so the request goes there instead of being skipped.
+TRAEFIK_SERVICE_STEP = Step(
+    "traefik-service",
+    Target.PRIMARY,
+    fixed(kubectl("get", "service", "traefik", "-n", "kube-system", "-o", "json")),
+    when=without_servicelb,
+)
+
+
+def traefik_address(records: Records, plan: Plan) -> str:
+    """Where Traefik answers HTTP: the lab address (ServiceLB publishes port 80 there), or
+    Traefik's cluster IP and web port when ServiceLB is disabled."""
+    if not without_servicelb(plan):
+        return plan.primary.ip
+    spec = need_json(records, "traefik-service").get("spec", {})
+    ip = spec.get("clusterIP")
+    ports = spec.get("ports") or []
+    web = next((p for p in ports if p.get("name") == "web"), ports[0] if ports else None)
+    if not ip or ip == "None" or web is None:
+        raise CheckCannotRunError("service kube-system/traefik has no cluster IP and web port")
+    port = int(web.get("port", 80))
+    return ip if port == 80 else f"{ip}:{port}"
+
+
 def _ingress_command(ctx: Context) -> str:
     host = demo_host(ctx.plan.name)
-    url = f"http://{ctx.plan.primary.ip}{DEMO_API_PATH}"
+    url = f"http://{traefik_address(ctx.records, ctx.plan)}{DEMO_API_PATH}"
     trailer = '\\n{"http_code": %{http_code}}\\n'
     return f"curl -sS -m 10 -H {shlex.quote('Host: ' + host)} -w '{trailer}' {url}"
 
 
-INGRESS_STEPS = (Step("request", Target.PRIMARY, _ingress_command, timeout=20),)
+INGRESS_STEPS = (
+    TRAEFIK_SERVICE_STEP,
+    Step("request", Target.PRIMARY, _ingress_command, timeout=20),
+)
 
 
 def ingress_skip(plan: Plan) -> str | None:
@@ -405,7 +408,7 @@ def judge_ingress(records: Records, plan: Plan) -> Verdict:
     record = need_ok(records, "request")
     values = [v for v in json_stream(record.result.stdout) if isinstance(v, dict)]
     code = values[-1].get("http_code") if values else None
-    target = f"http://{demo_host(plan.name)}{DEMO_API_PATH} via {plan.primary.ip}"
+    target = f"http://{demo_host(plan.name)}{DEMO_API_PATH} via {traefik_address(records, plan)}"
     if code != 200:
         why = " (no Ingress routes this host)" if code == 404 else ""
         return Verdict(Status.FAILED, f"{target}: HTTP {code}{why}")

@@ -82,7 +82,10 @@ def up(
                *(["--until", until] if until else [])]  # fmt: skip
     OUT.line(f"Fleet {plan.prefix}: {plan.count} labs in {directory}, "
              f"{plan.concurrency.value} at a time")  # fmt: skip
-    fleetrun.FleetRunner(runs, plan.concurrency.value, on_change=_progress).run(command)
+    first_alone = bool(plan.labs) and not plan.labs[0].plan.provider.labs_boot_together
+    fleetrun.FleetRunner(
+        runs, plan.concurrency.value, on_change=_progress, first_alone=first_alone
+    ).run(command)
     _finish(runs, output)
 
 

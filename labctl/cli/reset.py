@@ -36,6 +36,7 @@ def reset(
     """
     import time  # noqa: PLC0415 - lazy: keeps --help fast
 
+    from labctl.checks.runner import AFTER_RESTORE_SETTLE_S  # noqa: PLC0415
     from labctl.cli.snapshot import restore_lab  # noqa: PLC0415
     from labctl.lab.lock import lab_lock  # noqa: PLC0415
     from labctl.lab.snapshot import validate_name  # noqa: PLC0415
@@ -47,7 +48,10 @@ def reset(
     runtime, phase = checks_runtime(resolved, output)
     with lab_lock(resolved.lab_dir, "reset"):  # one hold: nothing may change the lab in between
         restored_in = restore_lab(resolved, snapshot)
-        results = check_lab(runtime, phase, only=only or (), skip=skip or ())
+        # K3s cold-starts after the restore: nodes, pods and clocks get time to settle.
+        results = check_lab(
+            runtime, phase, only=only or (), skip=skip or (), settle=AFTER_RESTORE_SETTLE_S
+        )
     code = show_check_results(results, resolved.plan.name, output)
     total = time.monotonic() - started
     verdict = "checks failed" if code else "all checks passed"

@@ -52,6 +52,15 @@ class Route:
 
 
 @dataclass(frozen=True)
+class LibvirtNetwork:
+    """One libvirt network (`virsh net-dumpxml`): its bridge and IPv4 network, if it has one."""
+
+    name: str
+    bridge: str | None
+    cidr: str | None
+
+
+@dataclass(frozen=True)
 class HostAddress:
     """One IPv4 address on a host interface (`ip -j addr`)."""
 
@@ -99,6 +108,8 @@ class HostFacts:
     # What `labctl box build` needs (debootstrap) and vagrant-lxc calls (brctl); None: missing.
     debootstrap_path: str | None = None
     brctl_path: str | None = None
+    # libvirt's networks at qemu:///system, asked only for a libvirt lab; None: not asked.
+    libvirt_networks: tuple[LibvirtNetwork, ...] | None = None
 
     def probe_error(self, probe: str) -> str:
         """What went wrong with `probe` ("" when nothing did)."""

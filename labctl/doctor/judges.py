@@ -27,10 +27,12 @@ VAGRANT_BOX_ARCH_SINCE: Version = (2, 4, 0)
 
 # Box -> architectures it is published for, per provider, where labctl knows for sure. Boxes
 # not listed are assumed amd64 (nearly every public box is) and get a warning on other hosts.
-# bento/ubuntu-24.04's current versions ship amd64 only (its arm64 builds stopped at 202404.26.0
-# and were for parallels/vmware); the roboxes generic/* boxes are x86_64 only.
+# bento/ubuntu-24.04 is published for VirtualBox on amd64 and, since VirtualBox 7.1 runs arm64
+# guests on Apple Silicon, on arm64 too (bento's 2025 builds, e.g. 202502.21.0); bento's libvirt
+# builds are amd64 only; the roboxes generic/* boxes are x86_64 only.
 KNOWN_BOX_ARCHES: dict[tuple[str, str], frozenset[str]] = {
-    ("bento/ubuntu-24.04", "virtualbox"): frozenset({"amd64"}),
+    ("bento/ubuntu-24.04", "virtualbox"): frozenset({"amd64", "arm64"}),
+    ("bento/ubuntu-24.04", "libvirt"): frozenset({"amd64"}),
     ("generic/ubuntu2204", "libvirt"): frozenset({"amd64"}),
 }
 
@@ -61,6 +63,7 @@ FINDING_IDS: tuple[str, ...] = (
     "root",
     "cgroup",
     "cpu-virt",
+    "libvirt-network",
     "memory",
     "disk",
     "network",

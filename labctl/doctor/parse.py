@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from labctl.doctor.facts import HostAddress, InstalledBox, Route, VagrantPlugin
+from labctl.doctor.facts import HostAddress, InstalledBox, LibvirtNetwork, Route, VagrantPlugin
 
 CgroupLayout = Literal["v1", "hybrid", "v2"]
 
@@ -207,3 +207,32 @@ def normalize_arch(name: str | None) -> str | None:
     if not name:
         return None
     return ARCH_ALIASES.get(name, ARCH_ALIASES.get(name.lower(), name.lower()))
+
+
+def parse_libvirt_networks(dumps: str) -> tuple[LibvirtNetwork, ...]:
+    """Networks from `virsh net-dumpxml` documents printed one after another."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415 - only for libvirt labs
+
+    networks = []
+    for chunk in dumps.split("</network>")[:-1]:
+        try:
+            root = ET.fromstring(chunk[chunk.index("<network") :] + "</network>")  # noqa: S314
+        except ET.ParseError as exc:  # a SyntaxError: doctor's probes expect ValueError
+            raise ValueError(f"not libvirt network XML: {exc}") from None
+        bridge = root.find("bridge")
+        cidr = None
+        for ip in root.findall("ip"):
+            address, family = ip.get("address"), ip.get("family", "ipv4")
+            if address is None or family != "ipv4":
+                continue
+            mask = ip.get("netmask") or ip.get("prefix") or "24"
+            cidr = str(ipaddress.IPv4Network(f"{address}/{mask}", strict=False))
+            break
+        networks.append(
+            LibvirtNetwork(
+                name=root.findtext("name") or "?",
+                bridge=None if bridge is None else bridge.get("name"),
+                cidr=cidr,
+            )
+        )
+    return tuple(networks)

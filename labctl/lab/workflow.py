@@ -124,9 +124,13 @@ def _wait_ssh(rt: Runtime, phase: Phase) -> None:
     save_targets(rt.lab_dir, targets)
     known = lab_paths(rt.lab_dir).lab_dir / "known_hosts"
     write_atomic(rt.lab_dir / "inventory" / "ssh.yml", ssh_inventory(targets, known))
+    from labctl.tools.ssh import renew_host_keys  # noqa: PLC0415
+
     with rt.plan.provider.command_executor(rt.known_hosts) as pool:
         for name in sorted(targets):
             rt.progress.step(phase, f"{name}: waiting for SSH")
+            if renew_host_keys(targets[name], rt.known_hosts):
+                rt.progress.step(phase, f"{name}: fresh SSH host keys (first boot)")
             pool.run(targets[name], "true", timeout=30)
 
 
@@ -153,9 +157,14 @@ def _ansible(rt: Runtime, phase: Phase) -> None:
 
 
 def check_lab(
-    rt: Runtime, phase: Phase, only: Collection[str] = (), skip: Collection[str] = ()
+    rt: Runtime,
+    phase: Phase,
+    only: Collection[str] = (),
+    skip: Collection[str] = (),
+    settle: float = 0.0,
 ) -> tuple[CheckResult, ...]:
-    """Run the smoke checks and keep their JSON report in the lab directory (checks.json)."""
+    """Run the smoke checks and keep their JSON report in the lab directory (checks.json);
+    `settle`: how long the checks of a still-starting lab may be polled (run_checks)."""
     from labctl.checks import load_credentials, render_json, run_checks  # noqa: PLC0415
     from labctl.lab.labdir import write_atomic  # noqa: PLC0415
 
@@ -167,6 +176,7 @@ def check_lab(
         skip=skip,
         credentials=load_credentials(rt.lab_dir),
         on_start=lambda name: rt.progress.step(phase, f"check {name}"),
+        settle=settle,
     )
     write_atomic(rt.lab_dir / "checks.json", render_json(results, rt.plan.name))
     return results

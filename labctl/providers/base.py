@@ -48,6 +48,9 @@ class Provider(ABC):
     """A template rendered once before `Vagrant.configure`, where the block needs Ruby set-up."""
     boots_together: ClassVar[bool] = False
     """Whether `vagrant up` of all machines at once is safe (else: first alone, then the rest)."""
+    labs_boot_together: ClassVar[bool] = True
+    """Whether a fleet may `vagrant up` several labs at once from the start (else the first
+    lab boots alone, then the rest)."""
     machines_share_host_memory: ClassVar[bool] = False
     """Memory limits are ceilings (containers), not reservations (VMs)."""
     places_remotely: ClassVar[bool] = False

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from labctl.doctor.facts import LibvirtNetwork
 from labctl.doctor.findings import (
     FIRMWARE_FIX,
     Finding,
@@ -21,18 +23,26 @@ if TYPE_CHECKING:
 
     from labctl.doctor import HostFacts
     from labctl.plan import Plan
-    from labctl.providers.base import Rule
+    from labctl.providers.base import Rule, Step
     from labctl.spec.model import Lab, LibvirtConnection
+    from labctl.tools.vagrant import VagrantLab
 
 
 class Libvirt(Provider):
     name = "libvirt"
     label = "libvirt (KVM)"
-    default_box = "generic/ubuntu2204"
+    # bento builds Ubuntu 24.04 for libvirt too: the same noble the other providers get, and a
+    # maintained build (roboxes' generic/* stalled before 24.04 and pins public DNS servers).
+    default_box = "bento/ubuntu-24.04"
     vagrant_block = "vagrant/libvirt.rb.j2"
     vagrant_preamble = "vagrant/libvirt-preamble.rb.j2"
     # vagrant-libvirt creates domains in parallel itself; Vagrant's own batch action handles it.
     boots_together = True
+    # vagrant-libvirt guards the box-volume upload and the choice of a free virbrN with locks
+    # that hold only inside one Vagrant process: a second lab's `vagrant up` could build its
+    # disks on a half-uploaded box volume or take the same bridge. The first lab of a fleet
+    # adds the box and its network alone; the others follow in parallel.
+    labs_boot_together = False
     config_section = "libvirt"
     places_remotely = True
     host_interface_prefixes: ClassVar[tuple[str, ...]] = ("virbr",)
@@ -49,7 +59,10 @@ class Libvirt(Provider):
 
     def host_probes(self) -> Mapping[str, tuple[list[str], float]]:
         # An answer can take seconds, so libvirtd is asked only for a libvirt lab.
-        return {"libvirt": (["virsh", "-c", "qemu:///system", "version"], LIBVIRT_TIMEOUT)}
+        return {
+            "libvirt": (["virsh", "-c", LOCAL_URI, "version"], LIBVIRT_TIMEOUT),
+            "libvirt-networks": (networks_probe(LOCAL_URI), LIBVIRT_TIMEOUT * 2),
+        }
 
     def setup_on(self, facts: HostFacts) -> str | None:
         if facts.system not in {"Linux", ""} or not facts.kvm_device:
@@ -67,7 +80,35 @@ class Libvirt(Provider):
         return f"sudo apt install {' '.join(packages)}" if packages else ""
 
     def preflight_rules(self) -> Sequence[Rule]:
-        return (_provider, _libvirt, _cpu_virt)
+        return (_provider, _libvirt, _cpu_virt, _networks)
+
+    def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
+        """Refuse domain names another lab's domains hold on this host (labctl_<machine>)."""
+        import subprocess  # noqa: PLC0415 - only before a boot
+
+        from labctl.providers import vm_names  # noqa: PLC0415
+
+        del on_step
+        if self.machines_remote(plan.lab):
+            return  # the hypervisor's domains: not listed from here yet
+        try:
+            listed = subprocess.run(
+                ["virsh", "-c", LOCAL_URI, "list", "--all", "--uuid", "--name"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=LIBVIRT_TIMEOUT * 4,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return  # doctor's libvirt finding already says what is wrong with libvirtd
+        if listed.returncode != 0:
+            return
+        problems = vm_names.foreign_machines(
+            {m.name: DOMAIN_PREFIX + m.name for m in plan.machines},
+            vm_names.parse_virsh_list(listed.stdout),
+            vm_names.recorded_ids(vagrant.lab_dir, self.name),
+        )
+        vm_names.refuse_foreign(problems, "libvirt domain names taken", plan.lab.name)
 
     def machines_dir(self, facts: HostFacts) -> Path:
         del facts
@@ -111,6 +152,24 @@ def libvirt_where(conn: LibvirtConnection) -> str:
 
 
 LIBVIRT_TIMEOUT = 8.0
+LOCAL_URI = "qemu:///system"
+# vagrant-libvirt names a domain default_prefix + machine name (lv.default_prefix, libvirt.rb.j2).
+DOMAIN_PREFIX = "labctl_"
+# The lab's own libvirt network is named like this (libvirt__network_name in libvirt.rb.j2).
+LAB_NETWORK_PREFIX = "labctl-"
+# vagrant-libvirt 0.11's management network (Config#finalize! defaults): it creates it on the
+# first `vagrant up` if it does not exist yet.
+MANAGEMENT_NETWORK = ("vagrant-libvirt", "192.168.121.0/24")
+
+
+def networks_probe(uri: str) -> list[str]:
+    """Every libvirt network's XML, one document after another (`virsh net-dumpxml`)."""
+    virsh = f"virsh -c {uri}"
+    return [
+        "sh",
+        "-c",
+        f'for n in $({virsh} net-list --all --name); do {virsh} net-dumpxml "$n" || exit; done',
+    ]
 
 
 def _libvirt(plan: Plan, facts: HostFacts) -> Finding:
@@ -161,3 +220,54 @@ def _provider(plan: Plan, facts: HostFacts) -> Finding | None:
     return linux_only(plan.lab.provider, facts) or plugin_finding(
         "provider", facts, "vagrant-libvirt", "sudo apt install vagrant-libvirt", None
     )
+
+
+def _networks(plan: Plan, facts: HostFacts) -> Finding | None:
+    """A libvirt network other than the lab's own on the lab's addresses makes vagrant-libvirt
+    refuse the lab network ("Network default exists but does not have dhcp disabled"); libvirt's
+    `default` (192.168.122.0/24) and vagrant-libvirt's management network (192.168.121.0/24,
+    created on first up) are the usual ones."""
+    lab = plan.lab
+    if plan.provider.machines_remote(lab):
+        return None  # this host's networks are not the hypervisor's
+    own = LAB_NETWORK_PREFIX + lab.name
+    cidr = ipaddress.IPv4Network(plan.network.cidr)
+    if facts.libvirt_networks is None:
+        return Finding(
+            "libvirt-network",
+            "warn",
+            "could not list libvirt's networks"
+            + (
+                f": {facts.probe_error('libvirt-networks')}"
+                if facts.probe_error("libvirt-networks")
+                else ""
+            ),
+            f"run `virsh -c {LOCAL_URI} net-list --all` and check none but {own} uses {cidr}",
+        )
+    known = {n.name: n for n in facts.libvirt_networks}
+    management, management_cidr = MANAGEMENT_NETWORK
+    to_come = management not in known
+    if to_come:
+        known[management] = LibvirtNetwork(management, None, management_cidr)
+    clashes = [
+        f"libvirt network `{n.name}`"
+        + (
+            " (vagrant-libvirt creates it on first up)"
+            if to_come and n.name == management
+            else f" ({n.bridge})"
+            if n.bridge
+            else ""
+        )
+        + f" uses {n.cidr}"
+        for n in known.values()
+        if n.name != own and n.cidr is not None and ipaddress.IPv4Network(n.cidr).overlaps(cidr)
+    ]
+    taken = ", ".join(sorted({n.cidr for n in known.values() if n.cidr and n.name != own}))
+    if clashes:
+        return Finding(
+            "libvirt-network",
+            "fail",
+            "; ".join(clashes) + f": vagrant-libvirt cannot make {cidr} the lab's network",
+            f"pick another `network.cidr` in lab.yaml, outside {taken}",
+        )
+    return Finding("libvirt-network", "ok", f"no other libvirt network uses {cidr}")

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
     from labctl.doctor import HostFacts
     from labctl.plan import Plan
-    from labctl.providers.base import Rule
+    from labctl.providers.base import Rule, Step
     from labctl.spec.model import Lab
+    from labctl.tools.vagrant import VagrantLab
 
 
 class VirtualBox(Provider):
@@ -53,6 +54,32 @@ class VirtualBox(Provider):
 
     def preflight_rules(self) -> Sequence[Rule]:
         return (_provider, _virtualbox_pairing, _cpu_virt)
+
+    def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
+        """Refuse VM names another lab's VMs hold (vb.name is the machine name)."""
+        import subprocess  # noqa: PLC0415 - only before a boot
+
+        from labctl.providers import vm_names  # noqa: PLC0415
+
+        del on_step
+        try:
+            listed = subprocess.run(
+                ["VBoxManage", "list", "vms"],
+                check=False,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return  # doctor's provider finding already says what is wrong with VirtualBox
+        if listed.returncode != 0:
+            return
+        problems = vm_names.foreign_machines(
+            {m.name: m.name for m in plan.machines},
+            vm_names.parse_vbox_list_vms(listed.stdout),
+            vm_names.recorded_ids(vagrant.lab_dir, self.name),
+        )
+        vm_names.refuse_foreign(problems, "VirtualBox VM names taken", plan.lab.name)
 
     def check_host_network(
         self, lab: ipaddress.IPv4Network, facts: HostFacts, fails: list[str], fixes: list[str]
@@ -98,6 +125,13 @@ OLDEST_MAINTAINED_VIRTUALBOX: tuple[int, int] = (7, 0)
 
 VBOX_HOSTONLY_DEFAULT = ipaddress.IPv4Network("192.168.56.0/21")
 
+# The Vagrantfile turns audio off with `--audio-enabled off`: `--audio none` is deprecated since
+# VirtualBox 7.0.6, which brought --audio-enabled; older VirtualBox knows only --audio.
+VBOX_AUDIO_ENABLED_SINCE: Version = (7, 0, 6)
+# On macOS, VirtualBox 7 replaced host-only interfaces with host-only networks; Vagrant drives
+# those (private networks) from 2.3.3 on, and they are not bound by networks.conf's ranges.
+VBOX7_MACOS_VAGRANT_SINCE: Version = (2, 3, 3)
+
 
 VBOX_HOSTONLY_RESTRICTED_SINCE: Version = (6, 1, 28)
 
@@ -120,14 +154,26 @@ def _virtualbox_pairing(plan: Plan, facts: HostFacts) -> Finding | None:
             f"install VirtualBox {newest[0]}.{newest[1]}",
         )
     needed = VIRTUALBOX_SERIES_SINCE_VAGRANT.get(series)
+    where = ""
+    if needed is not None and _macos_host_only_networks(facts, vbox):
+        needed, where = max(needed, VBOX7_MACOS_VAGRANT_SINCE), " on macOS (private networks)"
     if needed is not None and vagrant < needed:
         return Finding(
             "virtualbox-pairing",
             "fail",
-            f"Vagrant {dotted(vagrant)} does not support VirtualBox {series_text} "
+            f"Vagrant {dotted(vagrant)} does not support VirtualBox {series_text}{where} "
             f"(support arrived in Vagrant {dotted(needed)})",
             f"upgrade Vagrant to {dotted(needed)} or newer, or install the newest VirtualBox "
             f"series Vagrant {dotted(vagrant)} supports ({_best_series(vagrant)})",
+        )
+    if vbox < VBOX_AUDIO_ENABLED_SINCE:
+        return Finding(
+            "virtualbox-pairing",
+            "fail",
+            f"VirtualBox {facts.virtualbox_version} does not know `modifyvm --audio-enabled`, "
+            f"which labctl's Vagrantfile uses (VirtualBox {dotted(VBOX_AUDIO_ENABLED_SINCE)}+)",
+            f"upgrade VirtualBox to {dotted(VBOX_AUDIO_ENABLED_SINCE)} or newer "
+            "(and Vagrant if the pairing needs it)",
         )
     if series < OLDEST_MAINTAINED_VIRTUALBOX:
         return Finding(
@@ -144,6 +190,11 @@ def _virtualbox_pairing(plan: Plan, facts: HostFacts) -> Finding | None:
     )
 
 
+def _macos_host_only_networks(facts: HostFacts, vbox: Version | None) -> bool:
+    """VirtualBox 7+ on macOS: private networks are host-only networks, not interfaces."""
+    return facts.system == "Darwin" and vbox is not None and vbox >= (7, 0)
+
+
 def _best_series(vagrant: Version) -> str:
     supported = [s for s, since in VIRTUALBOX_SERIES_SINCE_VAGRANT.items() if vagrant >= since]
     best = max(supported) if supported else (5, 2)
@@ -156,6 +207,8 @@ def _check_vbox_range(
     vbox = parse_version(facts.virtualbox_version)
     if vbox is not None and vbox < VBOX_HOSTONLY_RESTRICTED_SINCE:
         return
+    if _macos_host_only_networks(facts, vbox):
+        return  # host-only networks: Vagrant does not hold them to networks.conf's ranges
     if facts.vbox_networks_conf is None:
         allowed, source = [VBOX_HOSTONLY_DEFAULT], "VirtualBox's default, as there is no"
         fix = (

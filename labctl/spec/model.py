@@ -299,7 +299,8 @@ class LibvirtConnection(_Model):
     )
     connect_via_ssh: bool = Field(
         default=True,
-        description="Reach the hypervisor's libvirt over SSH (qemu+ssh); false: TLS (qemu://)",
+        description="Reach the hypervisor's libvirt over SSH (qemu+ssh); false (TLS, qemu://) "
+        "is refused: vagrant-libvirt reaches remote machines only through SSH",
     )
     uri: str | None = Field(
         default=None,
@@ -522,6 +523,9 @@ def _libvirt_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
             for key in (*host_keys, "connect_via_ssh")
             if key in given
         ]
+        scheme, _, rest = conn.uri.partition("://")
+        if not problems and not scheme.endswith("+ssh") and not rest.startswith("/"):
+            problems.append((("libvirt", "uri"), _unreachable(f"{scheme}://")))
         return problems
     if conn.host is None:
         problems += [
@@ -533,16 +537,21 @@ def _libvirt_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
             if key in given
         ]
     elif not conn.connect_via_ssh:
-        problems += [
-            (
-                ("libvirt", key),
-                f"libvirt.{key} is for SSH, but connect_via_ssh is false (TLS, qemu://"
-                f"{conn.host}/system); remove it or connect over SSH",
-            )
-            for key in ("username", "id_ssh_key_file")
-            if key in given
-        ]
+        problems.append((("libvirt", "connect_via_ssh"), _unreachable("false (qemu://, TLS)")))
     return problems
+
+
+def _unreachable(what: str) -> str:
+    """Why a remote hypervisor reached other than over SSH is refused.
+
+    vagrant-libvirt sets a ProxyCommand through the hypervisor only for an SSH connection
+    (its Config#finalize!); otherwise Vagrant dials a machine's management address, which
+    exists only on the hypervisor, and `vagrant up` waits out boot_timeout.
+    """
+    return (
+        f"{what} cannot reach the machines: vagrant-libvirt tunnels to them through the "
+        "hypervisor only over SSH; connect with qemu+ssh:// (connect_via_ssh: true)"
+    )
 
 
 def _did_you_mean(name: str) -> str:

@@ -234,9 +234,12 @@ class SshPool:
         import paramiko  # noqa: PLC0415 - see _connect_with_retries
 
         client = paramiko.SSHClient()
-        if self.known_hosts.exists():
-            client.get_host_keys().load(str(self.known_hosts))
-        client.set_missing_host_key_policy(_trust_on_first_use(self.known_hosts))
+        # Keys are pinned per machine, as OpenSSH's HostKeyAlias does: VirtualBox re-picks its
+        # forwarded SSH ports at every boot, so after halt/up one host:port may reach another
+        # machine of the lab. Only this machine's pinned keys are offered for its address.
+        for keytype, key in _pinned_keys(self.known_hosts, target.name).items():
+            client.get_host_keys().add(_known_hosts_name(target), keytype, key)
+        client.set_missing_host_key_policy(_trust_on_first_use(self.known_hosts, target.name))
         try:
             client.connect(
                 hostname=target.host,
@@ -281,8 +284,60 @@ class _TransportLostError(Exception):
     """The connection died under a command; the pool reconnects once and retries."""
 
 
+# Clones of one box can share the box's SSH host keys (bento's boxes keep theirs), which would
+# make pinning them mean nothing: on a machine's first contact they are replaced, then pinned.
+# `ssh-keygen -A` writes every missing key type; restarting sshd makes it serve the new ones
+# (sessions already open survive it: Debian's and Ubuntu's ssh.service kill only the listener).
+RENEW_HOST_KEYS = (
+    "sudo sh -c 'rm -f /etc/ssh/ssh_host_*_key /etc/ssh/ssh_host_*_key.pub && ssh-keygen -A && "
+    "{ systemctl restart ssh.service || systemctl restart sshd.service; }'"
+)
+
+
+def renew_host_keys(
+    target: SshTarget, known_hosts: Path, *, retry: RetryPolicy | None = None
+) -> bool:
+    """Give a machine whose key the lab has not pinned yet fresh SSH host keys; False when its
+    key is pinned already (not its first boot), so a later boot keeps its identity.
+
+    The connection that does it trusts the box's key once without recording it: those keys
+    are about to be thrown away, and the first pin (trust on first use) follows at once.
+    """
+    import tempfile  # noqa: PLC0415 - only on a first boot
+    from pathlib import Path  # noqa: PLC0415 - a type-only import at the top
+
+    if _pinned_keys(known_hosts, target.name):
+        return False
+    with (
+        tempfile.TemporaryDirectory(prefix="labctl-keys-") as scratch,
+        SshPool(Path(scratch) / "known_hosts", retry=retry or RetryPolicy()) as once,
+    ):
+        result = once.run(target, RENEW_HOST_KEYS, timeout=60)
+    if not result.ok:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        raise SshError(
+            f"{target.name}: could not replace the box's SSH host keys (exit "
+            f"{result.exit_status}): {detail[-1] if detail else 'no output'}",
+            hint="the machine needs sudo without a password, ssh-keygen and systemd's "
+            "ssh.service; `labctl ssh` to look, or `labctl destroy` and `labctl up`",
+        )
+    return True
+
+
 def _known_hosts_name(target: SshTarget) -> str:
+    """The name paramiko looks an address's key up by."""
     return target.host if target.port == 22 else f"[{target.host}]:{target.port}"
+
+
+def _pinned_keys(known_hosts: Path, alias: str) -> dict[str, paramiko.PKey]:
+    """The keys the lab's known_hosts pins for machine `alias` (its HostKeyAlias)."""
+    import paramiko  # noqa: PLC0415 - see SshPool._connect_with_retries
+
+    if not known_hosts.exists():
+        return {}
+    keys = paramiko.HostKeys(str(known_hosts))
+    found = keys.lookup(alias)
+    return dict(found) if found else {}
 
 
 def _mismatch(
@@ -291,14 +346,15 @@ def _mismatch(
     return HostKeyMismatchError(
         f"{target.name} ({target.address}) presented host key {exc.key.fingerprint}, but this "
         f"lab's known_hosts recorded {exc.expected_key.fingerprint}",
-        hint=f"if the machine was re-created, delete the line for {_known_hosts_name(target)} "
+        hint=f"if the machine was re-created, delete the line for {target.name} "
         f"from {known_hosts} (or `labctl destroy` and `labctl up`); otherwise another machine "
         "answers at that address",
     )
 
 
-def _trust_on_first_use(path: Path) -> paramiko.MissingHostKeyPolicy:
-    """A paramiko policy: record an unknown host's key in the lab's known_hosts, accept it."""
+def _trust_on_first_use(path: Path, alias: str) -> paramiko.MissingHostKeyPolicy:
+    """A paramiko policy: record an unknown machine's key in the lab's known_hosts under the
+    machine's name (`alias`, as OpenSSH's HostKeyAlias writes it), and accept it."""
     import paramiko  # noqa: PLC0415 - see SshPool._connect_with_retries
 
     class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
@@ -309,7 +365,7 @@ def _trust_on_first_use(path: Path) -> paramiko.MissingHostKeyPolicy:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Appended, not rewritten, so entries for the lab's other machines are never lost.
             with path.open("a", encoding="ascii") as known:
-                known.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+                known.write(f"{alias} {key.get_name()} {key.get_base64()}\n")
             path.chmod(0o600)
 
     return TrustOnFirstUse()

@@ -123,11 +123,17 @@ class FleetRunner:
     concurrency: int
     on_change: Callable[[LabRun], None] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Run the first lab alone before the others start (the provider's labs_boot_together).
+    first_alone: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def run(self, command: Sequence[str], *, json_events: bool = True) -> list[LabRun]:
+        rest = self.runs
+        if self.first_alone and self.runs:
+            self._one(self.runs[0], list(command), json_events)
+            rest = self.runs[1:]
         with ThreadPoolExecutor(max_workers=max(1, self.concurrency)) as pool:
-            for lab in self.runs:
+            for lab in rest:
                 pool.submit(self._one, lab, list(command), json_events)
         return self.runs
 

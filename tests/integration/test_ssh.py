@@ -76,7 +76,7 @@ def test_connect_run_stdin_and_trust_on_first_use(
     assert pool.run(target, "cat", 10, stdin="secret on stdin\n").stdout == "secret on stdin\n"
     lines = known_hosts.read_text().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith(f"{host.ip} ssh-")  # type: ignore[attr-defined]
+    assert lines[0].startswith(f"{host.name} ssh-")  # type: ignore[attr-defined]
     assert known_hosts.stat().st_mode & 0o777 == 0o600
     assert _user_known_hosts() == before, "~/.ssh/known_hosts must never be touched"
 
@@ -89,7 +89,7 @@ def test_every_host_gets_its_own_line_and_one_connection(
         assert pool.run(target_of(host), "true", 10).ok
     assert pool.connections_opened == len(lxc_hosts)
     names = sorted(line.split()[0] for line in known_hosts.read_text().splitlines())
-    assert names == sorted(h.ip for h in lxc_hosts)  # type: ignore[attr-defined]
+    assert names == sorted(h.name for h in lxc_hosts)  # type: ignore[attr-defined]
 
 
 def test_hanging_command_times_out_and_the_connection_survives(

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from labctl.errors import SpecError
+from labctl.spec.loader import parse_lab
 from tests.unit.specs import PROVIDERS, SHAPES
 
 GOLDEN = Path(__file__).parents[1] / "unit" / "golden"
@@ -183,3 +185,63 @@ def test_vagrant_validate_would_catch_a_broken_provider_block(
     )
     assert result.returncode != 0
     assert named in result.stdout + result.stderr
+
+
+PROXY_COMMANDS = """
+require "json"
+require "vagrant"
+require "vagrant-libvirt/config"
+
+ARGV.each do |uri|
+  config = VagrantPlugins::ProviderLibvirt::Config.new
+  config.uri = uri
+  config.finalize!
+  puts JSON.generate("uri" => uri, "proxy_command" => config.proxy_command)
+end
+"""
+REMOTE_URIS = (
+    "qemu://hv1/system",  # what host + connect_via_ssh: false would render
+    "qemu+tls://hv2/system",
+    "qemu+tcp://hv2/system",
+    "qemu+ssh://labs@hv1/system",
+    "qemu:///system",  # this host: no tunnel needed
+)
+
+
+def test_labctl_refuses_exactly_the_remote_uris_vagrant_libvirt_cannot_tunnel(
+    tmp_path: Path,
+) -> None:
+    """Issue 17 item 1, shown by vagrant-libvirt's own Config#finalize!: it sets a ProxyCommand
+    through the hypervisor only for SSH URIs; a remote lab without one waits out boot_timeout.
+    labctl's spec refuses a remote URI exactly when the plugin would set none."""
+    ruby = need("ruby")
+    plugin = subprocess.run(
+        ["gem", "contents", "vagrant-libvirt"], capture_output=True, text=True, check=False
+    )
+    lib = next(
+        (Path(f).parents[1] for f in plugin.stdout.split() if f.endswith("/config.rb")), None
+    )
+    if lib is None:
+        pytest.skip("vagrant-libvirt's sources are not installed as a gem")
+    (tmp_path / "proxy.rb").write_text(PROXY_COMMANDS)
+    result = subprocess.run(
+        [ruby, "-I", str(lib), "proxy.rb", *REMOTE_URIS],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    tunnels = {
+        seen["uri"]: seen["proxy_command"] is not None
+        for seen in map(json.loads, result.stdout.splitlines()[-len(REMOTE_URIS) :])
+    }
+    for uri in REMOTE_URIS:
+        try:
+            parse_lab(f"name: x\nprovider: libvirt\nlibvirt: {{uri: '{uri}'}}\n")
+            refused = False
+        except SpecError:
+            refused = True
+        local = uri.startswith("qemu:///")
+        assert refused == (not tunnels[uri] and not local), uri

@@ -100,7 +100,7 @@ def test_argocd_images_come_from_the_manifest_each_once_and_optional() -> None:
 
 
 @pytest.mark.parametrize(
-    ("provider", "codename"), [("virtualbox", "noble"), ("libvirt", "jammy"), ("lxc", "noble")]
+    ("provider", "codename"), [("virtualbox", "noble"), ("libvirt", "noble"), ("lxc", "noble")]
 )
 def test_gitlab_package_comes_from_the_apt_index_of_the_box_os_release(
     provider: str, codename: str

@@ -62,7 +62,7 @@ GOOD = HostFacts(
     boxes=(
         InstalledBox("labctl/ubuntu-noble", "lxc", "0"),
         InstalledBox("bento/ubuntu-24.04", "virtualbox", "202502.21.0", "amd64"),
-        InstalledBox("generic/ubuntu2204", "libvirt", "4.3.12"),
+        InstalledBox("bento/ubuntu-24.04", "libvirt", "202502.21.0", "amd64"),
     ),
     vboxmanage_path="/usr/bin/VBoxManage",
     virtualbox_version="7.2.4",
@@ -87,6 +87,7 @@ GOOD = HostFacts(
     vbox_networks_conf=None,
     routes=(Route("0.0.0.0/0", "eth0"), Route("192.0.2.0/24", "eth0")),
     addresses=(HostAddress("lo", "127.0.0.1", 8), HostAddress("eth0", "192.0.2.2", 24)),
+    libvirt_networks=(),
 )
 
 
@@ -269,6 +270,8 @@ def test_each_provider_gets_its_own_findings_in_a_stable_order(
     provider: str, expected: list[str]
 ) -> None:
     common = ["cpu-virt", "memory", "disk", "network", "arch", "box"]
+    if provider == "libvirt":  # which libvirt networks hold addresses (issue 17 item 4)
+        common.insert(1, "libvirt-network")
     assert ids(plan_of(provider), GOOD) == expected + common
     assert all(f.status == "ok" for f in judge(plan_of(provider), GOOD))
 
@@ -377,7 +380,6 @@ def test_lxc_and_libvirt_labs_need_a_linux_host() -> None:
         ("2.4.8", "7.2.0", "fail"),  # 7.2 arrived in 2.4.9
         ("2.4.9", "7.2.4", "ok"),
         ("2.4.9", "7.3.0", "warn"),  # newer than labctl's table
-        ("2.2.19", "6.1.50", "warn"),  # supported, but out of Oracle's support
     ],
 )
 def test_vagrant_virtualbox_pairing_table(vagrant: str, vbox: str, status: str) -> None:
@@ -386,6 +388,42 @@ def test_vagrant_virtualbox_pairing_table(vagrant: str, vbox: str, status: str) 
     assert got.status == status, got
     if status == "fail":
         assert "upgrade Vagrant" in got.fix
+
+
+@pytest.mark.parametrize(
+    ("vbox", "status"), [("6.1.50", "fail"), ("7.0.4", "fail"), ("7.0.6", "ok")]
+)
+def test_virtualbox_without_audio_enabled_fails(vbox: str, status: str) -> None:
+    """The Vagrantfile says `--audio-enabled off` (`--audio` is deprecated since 7.0.6, which
+    brought --audio-enabled): older VirtualBox would stop `vagrant up` (issue 17 item 8)."""
+    facts = replace(GOOD, vagrant_version="2.4.9", virtualbox_version=vbox)
+    got = finding(plan_of("virtualbox"), facts, "virtualbox-pairing")
+    assert got.status == status, got
+    if status == "fail":
+        assert got.message == (
+            f"VirtualBox {vbox} does not know `modifyvm --audio-enabled`, which labctl's "
+            "Vagrantfile uses (VirtualBox 7.0.6+)"
+        )
+
+
+def test_virtualbox_7_on_macos_needs_vagrant_2_3_3_for_private_networks() -> None:
+    mac = replace(GOOD, system="Darwin", vagrant_version="2.3.2", virtualbox_version="7.0.14")
+    got = finding(plan_of("virtualbox"), mac, "virtualbox-pairing")
+    assert (got.status, got.message) == (
+        "fail",
+        "Vagrant 2.3.2 does not support VirtualBox 7.0 on macOS (private networks) "
+        "(support arrived in Vagrant 2.3.3)",
+    )
+    linux = replace(mac, system="Linux")
+    assert finding(plan_of("virtualbox"), linux, "virtualbox-pairing").status == "ok"
+
+
+def test_macos_with_virtualbox_7_is_not_held_to_the_host_only_range() -> None:
+    ten = plan_of("virtualbox", network={"cidr": "10.10.0.0/24"})
+    mac = replace(GOOD, system="Darwin", routes=(), addresses=())
+    assert finding(ten, mac, "network").status == "ok"
+    old_mac = replace(mac, virtualbox_version="6.1.50")
+    assert finding(ten, old_mac, "network").status == "fail"
 
 
 def test_pairing_fix_names_the_newest_series_the_installed_vagrant_drives() -> None:
@@ -628,8 +666,20 @@ def test_unreadable_routes_warn() -> None:
 # --- arch ----------------------------------------------------------------------------------------
 
 
-def test_arm64_mac_with_an_amd64_only_box_fails() -> None:
+def test_arm64_mac_with_the_default_box_passes_labctls_table() -> None:
+    """bento/ubuntu-24.04 is built for VirtualBox on arm64 too (VirtualBox 7.1+ on Apple
+    Silicon): preflight must not fail the default box there (issue 17 item 2)."""
     mac = replace(GOOD, system="Darwin", arch="arm64", boxes=())
+    got = finding(plan_of("virtualbox"), mac, "arch")
+    assert (got.status, got.message) == (
+        "ok",
+        "arm64 host; box bento/ubuntu-24.04 (virtualbox) fits",
+    )
+
+
+def test_arm64_mac_with_an_amd64_only_box_fails() -> None:
+    amd_box = (InstalledBox("bento/ubuntu-24.04", "virtualbox", "202502.21.0", "amd64"),)
+    mac = replace(GOOD, system="Darwin", arch="arm64", boxes=amd_box)
     got = finding(plan_of("virtualbox"), mac, "arch")
     assert got.status == "fail"
     assert "amd64" in got.message

@@ -109,6 +109,7 @@ def test_ssh_inventory_pins_the_labs_known_hosts() -> None:
         "ansible_port": 22,
         "ansible_user": "vagrant",
         "ansible_ssh_private_key_file": "/k 1",
+        "ansible_ssh_extra_args": "-o HostKeyAlias=demo-server-1",
     }
     args = doc["all"]["vars"]["ansible_ssh_common_args"]
     assert "UserKnownHostsFile=/lab/.labctl/demo/known_hosts" in args

@@ -151,10 +151,23 @@ def problems(text: str) -> list[str]:
             "{uri: 'qemu+ssh://hv1/system', host: hv1}",
             "lab.yaml:3:47: libvirt.host: give either libvirt.uri or libvirt.host, not both",
         ),
-        (
+        (  # vagrant-libvirt sets no ProxyCommand without SSH (integration: finalize!)
             "{host: hv1, connect_via_ssh: false, username: labs}",
-            "lab.yaml:3:56: libvirt.username: libvirt.username is for SSH, but connect_via_ssh "
-            "is false (TLS, qemu://hv1/system); remove it or connect over SSH",
+            "lab.yaml:3:39: libvirt.connect_via_ssh: false (qemu://, TLS) cannot reach the "
+            "machines: vagrant-libvirt tunnels to them through the hypervisor only over SSH; "
+            "connect with qemu+ssh:// (connect_via_ssh: true)",
+        ),
+        (
+            "{uri: 'qemu+tls://hv2/system'}",
+            "lab.yaml:3:16: libvirt.uri: qemu+tls:// cannot reach the machines: vagrant-libvirt "
+            "tunnels to them through the hypervisor only over SSH; connect with qemu+ssh:// "
+            "(connect_via_ssh: true)",
+        ),
+        (
+            "{uri: 'qemu://hv2/system'}",
+            "lab.yaml:3:16: libvirt.uri: qemu:// cannot reach the machines: vagrant-libvirt "
+            "tunnels to them through the hypervisor only over SSH; connect with qemu+ssh:// "
+            "(connect_via_ssh: true)",
         ),
         (
             "{hots: hv1}",
@@ -171,3 +184,8 @@ def test_the_libvirt_section_is_refused_for_other_providers() -> None:
         "lab.yaml:4:3: libvirt: only the libvirt provider reads `libvirt:`; this lab uses "
         "lxc: remove the section or set `provider: libvirt`"
     ]
+
+
+def test_a_libvirt_uri_of_this_host_is_not_refused() -> None:
+    lab = parse_lab("name: x\nprovider: libvirt\nlibvirt: {uri: 'qemu:///system'}\n").lab
+    assert lab.libvirt.uri == "qemu:///system"

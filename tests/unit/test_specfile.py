@@ -25,7 +25,7 @@ def test_minimal_spec_takes_every_default() -> None:
     )
     assert (lab.servers.count, lab.agents.count, lab.agents.memory) == (1, 2, 2048)
     assert plan_lab(lab).box == "bento/ubuntu-24.04"
-    assert plan_lab(parse_lab("name: demo\nprovider: libvirt\n").lab).box == "generic/ubuntu2204"
+    assert plan_lab(parse_lab("name: demo\nprovider: libvirt\n").lab).box == "bento/ubuntu-24.04"
 
 
 def test_the_builtin_default_lab_is_one_server_two_agents() -> None:

@@ -23,7 +23,9 @@ MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
 
 
-ARCH = "amd64"  # labctl_arch in render.py: the only architecture labs run today
+# Bundles carry amd64 assets only. Machines pick their K3s assets by their own architecture
+# (labctl_arch, from Ansible's facts), so an offline arm64 lab does not find k3s-arm64 here.
+ARCH = "amd64"
 
 
 # Where each kind of artifact comes from; `base_urls` overrides any of these (tests, mirrors).
