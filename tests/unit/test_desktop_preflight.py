@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from labctl.doctor import InstalledBox, parse_box_list
 from tests.unit.test_doctor import GOOD, finding, plan_of
 
@@ -31,3 +33,48 @@ def test_a_box_added_from_a_file_does_not_fail_the_arch_judge() -> None:
     assert finding(custom, replace(GOOD, boxes=boxes), "arch").status == "ok"
     mac = replace(GOOD, system="Darwin", arch="arm64", boxes=boxes)
     assert finding(custom, mac, "arch").status != "fail"
+
+
+# --- item 11: a lab directory with spaces in its path -------------------------------------------
+
+SPACED = [
+    "/Users/ada/Library/Mobile Documents/com~apple~CloudDocs/lab/.labctl/demo/known_hosts",
+    "/mnt/c/Users/John  Smith/OneDrive - Acme/lab/.labctl/demo/known_hosts",  # two spaces
+    'C:\\Users\\John Smith\\lab "x"\\.labctl\\demo\\known_hosts',
+]
+
+
+def _ssh_known_hosts_files(args: list[str]) -> str:
+    """What the real OpenSSH client makes of these arguments (`ssh -G` parses, connects nowhere)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ssh") is None:
+        pytest.skip("no OpenSSH client on this host")
+    shown = subprocess.run(["ssh", "-G", *args, "nobody@labctl.invalid"],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    line = next(x for x in shown.splitlines() if x.startswith("userknownhostsfile "))
+    return line.removeprefix("userknownhostsfile ")
+
+
+@pytest.mark.parametrize("path", SPACED)
+def test_known_hosts_with_spaces_reaches_openssh_as_one_file_through_ansible(path: str) -> None:
+    from pathlib import PurePosixPath
+
+    import yaml
+    from ansible.plugins.connection.ssh import Connection
+
+    from labctl.render import ssh_inventory
+
+    doc = yaml.safe_load(ssh_inventory({}, PurePosixPath(path)))
+    common = doc["all"]["vars"]["ansible_ssh_common_args"]
+    args = Connection._split_ssh_args(common)  # how Ansible's ssh plugin splits them
+    # one file: OpenSSH would print the pieces of a split path joined by single spaces
+    assert _ssh_known_hosts_files(args) == path
+
+
+@pytest.mark.parametrize("path", SPACED)
+def test_labctl_ssh_passes_known_hosts_with_spaces_as_one_file(path: str) -> None:
+    from labctl.render import ssh_option
+
+    assert _ssh_known_hosts_files(["-o", ssh_option("UserKnownHostsFile", path)]) == path
