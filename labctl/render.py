@@ -141,7 +141,7 @@ def ssh_option(name: str, value: str) -> str:
     "C:\\Users\\John Smith" or iCloud's "Mobile Documents" pinned nothing. Inside double
     quotes it takes backslash-escaped backslashes and quotes; plain values stay unquoted.
     """
-    if not any(c in value for c in ' \t"\'\\'):
+    if not any(c in value for c in " \t\"'\\"):
         return f"{name}={value}"
     escaped = value.replace("\\", "\\\\").replace('"', '\\"')
     return f'{name}="{escaped}"'
