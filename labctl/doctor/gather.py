@@ -53,8 +53,9 @@ def _run(argv: list[str], timeout: float = PROBE_TIMEOUT) -> _Output:
     env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "LC_ALL": "C"}
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
-        )
+            argv, capture_output=True, timeout=timeout, check=False, env=env,
+            encoding="utf-8", errors="replace",  # Vagrant writes UTF-8 whatever the code page
+        )  # fmt: skip
     except FileNotFoundError:
         return _Output(ok=False, stdout="", error=f"{argv[0]} is not installed")
     except subprocess.TimeoutExpired:

@@ -4,11 +4,15 @@ recorded outputs and with POSIX-only functions removed as on Windows (issue 21).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pytest
 
 from labctl.doctor import InstalledBox, parse_box_list
 from tests.unit.test_doctor import GOOD, finding, plan_of
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # `vagrant box list --machine-readable` (2.4.1) for a box added from a file: architecture n/a.
 BOX_LIST_NA = (
@@ -78,3 +82,50 @@ def test_labctl_ssh_passes_known_hosts_with_spaces_as_one_file(path: str) -> Non
     from labctl.render import ssh_option
 
     assert _ssh_known_hosts_files(["-o", ssh_option("UserKnownHostsFile", path)]) == path
+
+
+# --- item 14: Vagrant's UTF-8 output on a host whose code page is not UTF-8 ---------------------
+
+KOREAN_KEY = "C:/Users/홍길동/.vagrant.d/insecure_private_keys/vagrant.key.ed25519"
+
+
+def _fake_vagrant(bin_dir: Path, stdout: bytes) -> None:
+    """A stand-in `vagrant` that prints recorded bytes, as Vagrant on Korean Windows would."""
+    bin_dir.mkdir()
+    (bin_dir / "out").write_bytes(stdout)
+    script = bin_dir / "vagrant"
+    script.write_text(f"#!/bin/sh\ncat '{bin_dir / 'out'}'\n")
+    script.chmod(0o755)
+
+
+def test_vagrant_output_is_utf8_whatever_the_locale_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import locale
+
+    import vagrant
+
+    from labctl.tools.vagrant import VagrantLab
+
+    recorded = (
+        f"1733212800,demo-server-1,metadata,provider,virtualbox\n"
+        f"1733212800,demo-server-1,state,running\n"
+        f"1733212800,,ui,info,key {KOREAN_KEY}\n"
+    ).encode()
+    _fake_vagrant(tmp_path / "bin", recorded)
+    monkeypatch.setattr(vagrant, "get_vagrant_executable", lambda: str(tmp_path / "bin/vagrant"))
+    monkeypatch.setattr(locale, "getpreferredencoding", lambda *a: "cp949")  # Korean Windows
+    lab = VagrantLab(tmp_path, tmp_path / "logs")
+    machines = lab.status()
+    assert [(m.name, m.state) for m in machines] == [("demo-server-1", "running")]
+
+
+def test_a_doctor_probe_survives_bytes_that_are_not_in_the_code_page(tmp_path: Path) -> None:
+    from labctl.doctor.gather import _run
+
+    # cp949 bytes (a Korean user name as a Korean Windows tool may print it) are not UTF-8
+    _fake_vagrant(tmp_path / "bin", "box C:/Users/홍길동\n".encode("cp949"))
+    out = _run([str(tmp_path / "bin" / "vagrant")])
+    assert out.ok
+    assert out.stdout.startswith("box C:/Users/")
+    assert "\ufffd" in out.stdout
