@@ -28,7 +28,7 @@ from labctl.doctor.parse import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from labctl.plan import Plan
     from labctl.providers.base import Provider
@@ -93,6 +93,20 @@ def _vagrant_home() -> Path:
     return Path(os.environ.get("VAGRANT_HOME") or Path.home() / ".vagrant.d")
 
 
+def vboxmanage_where_vagrant_looks(environ: Mapping[str, str], system: str) -> str | None:
+    """VBoxManage.exe off PATH on Windows: VirtualBox's installer sets VBOX_MSI_INSTALL_PATH
+    (older ones VBOX_INSTALL_PATH), `;`-separated folders, and does not touch PATH; Vagrant
+    looks there, so preflight must too or it calls a working host's VirtualBox missing."""
+    if system != "Windows":
+        return None
+    for variable in ("VBOX_INSTALL_PATH", "VBOX_MSI_INSTALL_PATH"):
+        for folder in environ.get(variable, "").split(";"):
+            candidate = Path(folder.strip()) / "VBoxManage.exe"
+            if folder.strip() and candidate.is_file():
+                return str(candidate)
+    return None
+
+
 def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
     """Probe the host once for everything `judge` needs; slow probes run side by side.
 
@@ -120,6 +134,9 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
             "ip",
         )
     }
+    which["VBoxManage"] = which["VBoxManage"] or vboxmanage_where_vagrant_looks(
+        os.environ, platform.system()
+    )
     errors: dict[str, str] = {}
     probes: dict[str, tuple[list[str], float]] = {}
     if which["vagrant"]:
@@ -129,10 +146,10 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
             PROBE_TIMEOUT,
         )
         probes["vagrant-boxes"] = (["vagrant", "box", "list", "--machine-readable"], PROBE_TIMEOUT)
-    if which["VBoxManage"]:
-        probes["virtualbox-version"] = (["VBoxManage", "--version"], PROBE_TIMEOUT)
+    if vbox := which["VBoxManage"]:
+        probes["virtualbox-version"] = ([vbox, "--version"], PROBE_TIMEOUT)
         probes["virtualbox-properties"] = (
-            ["VBoxManage", "list", "systemproperties"],
+            [vbox, "list", "systemproperties"],
             PROBE_TIMEOUT,
         )
     for asked in (provider, *also):

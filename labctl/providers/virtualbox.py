@@ -181,7 +181,7 @@ def _provider(plan: Plan, facts: HostFacts) -> Finding | None:
         return Finding(
             "provider",
             "fail",
-            "VirtualBox is not installed (no `VBoxManage` on PATH)",
+            "VirtualBox is not installed (no `VBoxManage` on PATH, nor in VBOX_MSI_INSTALL_PATH)",
             "install VirtualBox from https://www.virtualbox.org/wiki/Downloads",
         )
     if facts.virtualbox_version is None:

@@ -129,3 +129,42 @@ def test_a_doctor_probe_survives_bytes_that_are_not_in_the_code_page(tmp_path: P
     assert out.ok
     assert out.stdout.startswith("box C:/Users/")
     assert "\ufffd" in out.stdout
+
+
+# --- item 8: VBoxManage on Windows is found where Vagrant looks -------------------------------
+
+
+def test_preflight_finds_vboxmanage_through_the_installers_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platform
+    import shutil
+
+    from labctl.doctor import gather
+
+    folder = tmp_path / "Oracle" / "VirtualBox"  # "C:\\Program Files\\Oracle\\VirtualBox\\"
+    folder.mkdir(parents=True)
+    exe = folder / "VBoxManage.exe"  # a stand-in printing what VBoxManage 7.0.14 prints
+    exe.write_text("#!/bin/sh\necho 7.0.14r161095\n")
+    exe.chmod(0o755)
+    real_which = shutil.which
+    monkeypatch.setattr(
+        gather.shutil, "which", lambda name: None if name == "VBoxManage" else real_which(name)
+    )
+    monkeypatch.setattr(platform, "system", lambda: "Windows")
+    monkeypatch.setenv("VBOX_MSI_INSTALL_PATH", f"{folder};")
+    monkeypatch.delenv("VBOX_INSTALL_PATH", raising=False)
+    facts = gather.gather_facts(plan_of("virtualbox"))
+    assert facts.vboxmanage_path == str(exe)
+    assert facts.virtualbox_version == "7.0.14"
+    assert finding(plan_of("virtualbox"), facts, "provider").status == "ok"
+
+
+def test_vboxmanage_is_looked_for_in_install_paths_only_on_windows(tmp_path: Path) -> None:
+    from labctl.doctor.gather import vboxmanage_where_vagrant_looks
+
+    (tmp_path / "VBoxManage.exe").write_text("")
+    env = {"VBOX_MSI_INSTALL_PATH": f"C:\\nowhere;{tmp_path}"}
+    assert vboxmanage_where_vagrant_looks(env, "Windows") == str(tmp_path / "VBoxManage.exe")
+    assert vboxmanage_where_vagrant_looks(env, "Linux") is None
+    assert vboxmanage_where_vagrant_looks({}, "Windows") is None
