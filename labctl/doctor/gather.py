@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -49,24 +51,61 @@ class _Output:
 
 
 def _run(argv: list[str], timeout: float = PROBE_TIMEOUT) -> _Output:
-    """Run a probe; never raises: a missing tool, a timeout or a non-zero exit is an answer."""
+    """Run a probe; never raises: a missing tool, a timeout or a non-zero exit is an answer.
+
+    The probe runs in a process group of its own and a timeout ends the whole group:
+    `vagrant.exe` starts a ruby child that keeps the pipes open, and CPython's own timeout
+    (which kills only the direct child and then, on Windows, reads the pipes to their end)
+    would wait for it forever.
+    """
     env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "LC_ALL": "C"}
+    windows = platform.system() == "Windows"
+    group = ({"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)} if windows
+             else {"start_new_session": True})  # fmt: skip
     try:
-        proc = subprocess.run(
-            argv, capture_output=True, timeout=timeout, check=False, env=env,
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
             encoding="utf-8", errors="replace",  # Vagrant writes UTF-8 whatever the code page
+            **group,
         )  # fmt: skip
     except FileNotFoundError:
         return _Output(ok=False, stdout="", error=f"{argv[0]} is not installed")
-    except subprocess.TimeoutExpired:
-        return _Output(False, "", f"`{' '.join(argv)}` gave no answer within {timeout:g} s")
     except OSError as exc:
         return _Output(False, "", f"`{' '.join(argv)}` could not run: {exc}")
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc, windows=windows)
+        return _Output(False, "", f"`{' '.join(argv)}` gave no answer within {timeout:g} s")
     if proc.returncode != 0:
-        lines = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+        lines = [line for line in (stderr or stdout).splitlines() if line.strip()]
         tail = lines[-1].strip() if lines else f"exit code {proc.returncode}"
-        return _Output(False, proc.stdout, f"`{' '.join(argv)}` failed: {tail}")
-    return _Output(True, proc.stdout, "")
+        return _Output(False, stdout, f"`{' '.join(argv)}` failed: {tail}")
+    return _Output(True, stdout, "")
+
+
+def _kill_tree(proc: subprocess.Popen[str], *, windows: bool) -> None:
+    """End a timed-out probe with everything it started, then stop reading its pipes."""
+    if windows:  # taskkill /T ends the child's whole tree (vagrant.exe -> ruby.exe)
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)],
+                           capture_output=True, timeout=5, check=False)  # fmt: skip
+    else:
+        killpg = getattr(os, "killpg", None)
+        with contextlib.suppress(OSError):
+            if killpg is not None:
+                killpg(proc.pid, signal.SIGKILL)  # its own session: the group id is its pid
+    with contextlib.suppress(OSError):
+        proc.kill()
+    try:
+        proc.communicate(timeout=2)
+    except subprocess.TimeoutExpired:  # something outside the tree still holds the pipes
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=2)
 
 
 def _read(path: Path) -> str | None:

@@ -4,15 +4,12 @@ recorded outputs and with POSIX-only functions removed as on Windows (issue 21).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
 from labctl.doctor import InstalledBox, parse_box_list
 from tests.unit.test_doctor import GOOD, finding, plan_of
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 # `vagrant box list --machine-readable` (2.4.1) for a box added from a file: architecture n/a.
 BOX_LIST_NA = (
@@ -168,3 +165,32 @@ def test_vboxmanage_is_looked_for_in_install_paths_only_on_windows(tmp_path: Pat
     assert vboxmanage_where_vagrant_looks(env, "Windows") == str(tmp_path / "VBoxManage.exe")
     assert vboxmanage_where_vagrant_looks(env, "Linux") is None
     assert vboxmanage_where_vagrant_looks({}, "Windows") is None
+
+
+# --- item 10: a probe's timeout ends the whole tree, even when a grandchild holds the pipes -----
+
+
+def test_a_hung_probe_is_ended_with_its_children_within_the_timeout(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from labctl.doctor.gather import _run
+
+    pid_file = tmp_path / "grandchild.pid"
+    hung = tmp_path / "vagrant"  # like vagrant.exe: starts ruby, which keeps stdout open
+    hung.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > '{pid_file}'\nwait\n")
+    hung.chmod(0o755)
+    clock = time.monotonic()
+    out = _run([str(hung), "box", "list"], timeout=1.0)
+    took = time.monotonic() - clock
+    assert not out.ok
+    assert "gave no answer within 1 s" in out.error
+    assert took < 5.0, f"the probe took {took:.1f} s"
+    grandchild = int(pid_file.read_text())
+    time.sleep(0.2)
+    try:
+        os.kill(grandchild, 0)
+    except ProcessLookupError:
+        return
+    state = Path(f"/proc/{grandchild}/stat").read_text().split()[2]
+    assert state == "Z", "the probe's child outlived its timeout"
