@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labctl.doctor.facts import DiskSpace, HostFacts
-from labctl.doctor.host import free_memory_mib
+from labctl.doctor.host import free_memory_mib, host_arch
 from labctl.doctor.parse import (
     Version,
     cgroup_facts,
@@ -232,7 +232,7 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
     libvirt = out.get("libvirt")
     facts = HostFacts(
         system=platform.system(),
-        arch=platform.machine(),
+        arch=host_arch(),
         euid=euid,
         vagrant_path=which["vagrant"],
         vagrant_version=answer("vagrant-version", lambda s: _version_text(parse_version(s))),

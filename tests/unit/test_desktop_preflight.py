@@ -194,3 +194,93 @@ def test_a_hung_probe_is_ended_with_its_children_within_the_timeout(tmp_path: Pa
         return
     state = Path(f"/proc/{grandchild}/stat").read_text().split()[2]
     assert state == "Z", "the probe's child outlived its timeout"
+
+
+# --- item 12: memory on macOS (vm_stat, hw.memsize) and Windows (GlobalMemoryStatusEx) ---------
+
+# `vm_stat` on an Apple Silicon Mac with 16 GiB (hw.memsize 17179869184), recorded shape.
+VM_STAT = """\
+Mach Virtual Memory Statistics: (page size of 16384 bytes)
+Pages free:                                3904.
+Pages active:                            331870.
+Pages inactive:                          326187.
+Pages speculative:                         1735.
+Pages throttled:                              0.
+Pages wired down:                        146102.
+Pages purgeable:                          11447.
+"Translation faults":                 413906223.
+Pages copy-on-write:                   12075389.
+File-backed pages:                       175386.
+Anonymous pages:                         484406.
+Pages stored in compressor:              424331.
+Pages occupied by compressor:            129013.
+"""
+
+
+def test_macos_free_memory_comes_from_vm_stat(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labctl.doctor import host
+
+    answers = {"vm_stat": VM_STAT, "sysctl -n hw.memsize": "17179869184\n"}
+    monkeypatch.setattr(host, "_ask", lambda argv: answers.get(" ".join(argv)))
+    # (3904 + 326187 + 1735) pages * 16 KiB = 5184 MiB
+    assert host.free_memory_mib(system="Darwin") == 5184
+    assert host.parse_vm_stat(VM_STAT, 1024 * 1024 * 1024) == 1024  # never above hw.memsize
+    assert host.parse_vm_stat("vm_stat: command failed", None) is None
+    answers.clear()
+    assert host.free_memory_mib(system="Darwin") is None
+
+
+def test_the_memory_judge_speaks_on_a_mac_instead_of_shrugging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from labctl.doctor import host
+
+    monkeypatch.setattr(host, "_ask", lambda argv: VM_STAT if argv == ["vm_stat"] else None)
+    mac = replace(GOOD, system="Darwin", free_memory_mib=host.free_memory_mib(system="Darwin"))
+    found = finding(plan_of("virtualbox"), mac, "memory")
+    assert "does not say how much is free" not in found.message
+    assert "5184 MiB" in found.message
+
+
+class FakeKernel32:
+    """Stands in for kernel32 where there is none: fills MEMORYSTATUSEX as Windows does, and
+    like the real call returns 0 (and fills nothing) when dwLength is not the structure's size."""
+
+    def __init__(self, avail: int, fail: bool = False) -> None:
+        self.avail, self.fail = avail, fail
+
+    def GlobalMemoryStatusEx(self, ref: object) -> int:  # noqa: N802 - the Windows API's name
+        import ctypes
+
+        status = ref._obj  # type: ignore[attr-defined]  # what ctypes.byref points at
+        if self.fail or status.dwLength != ctypes.sizeof(status):
+            return 0
+        status.ullTotalPhys, status.ullAvailPhys = 16 * 1024**3, self.avail
+        return 1
+
+
+def test_windows_free_memory_comes_from_global_memory_status_ex() -> None:
+    from labctl.doctor.host import windows_available_mib
+
+    assert windows_available_mib(FakeKernel32(6 * 1024**3)) == 6144
+    assert windows_available_mib(FakeKernel32(0, fail=True)) is None
+    assert windows_available_mib() is None  # no ctypes.windll here: unknown, not a crash
+
+
+# --- item 13: Apple Silicon under Rosetta is an arm64 host --------------------------------------
+
+
+def test_rosetta_translated_python_is_judged_as_arm64(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labctl.doctor import host
+
+    translated = {"sysctl -n sysctl.proc_translated": "1\n"}
+    monkeypatch.setattr(host, "_ask", lambda argv: translated.get(" ".join(argv)))
+    assert host.host_arch("Darwin", "x86_64") == "arm64"
+    translated["sysctl -n sysctl.proc_translated"] = "0\n"  # a real Intel Mac
+    assert host.host_arch("Darwin", "x86_64") == "x86_64"
+    translated.clear()  # macOS before Rosetta 2 has no such sysctl
+    assert host.host_arch("Darwin", "x86_64") == "x86_64"
+    assert host.host_arch("Linux", "x86_64") == "x86_64"
+    intel_box = (InstalledBox("bento/ubuntu-24.04", "virtualbox", "202502.21.0", "amd64"),)
+    rosetta = replace(GOOD, system="Darwin", arch="arm64", boxes=intel_box)
+    assert finding(plan_of("virtualbox"), rosetta, "arch").status == "fail"
