@@ -99,6 +99,8 @@ class HostFacts:
     # What `labctl box build` needs (debootstrap) and vagrant-lxc calls (brctl); None: missing.
     debootstrap_path: str | None = None
     brctl_path: str | None = None
+    # Windows: a hypervisor (Hyper-V, WSL2, Memory Integrity) runs under Windows and holds VT-x.
+    hypervisor_present: bool | None = None
 
     def probe_error(self, probe: str) -> str:
         """What went wrong with `probe` ("" when nothing did)."""

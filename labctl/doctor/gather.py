@@ -22,6 +22,7 @@ from labctl.doctor.parse import (
     parse_addresses,
     parse_box_list,
     parse_cpu_flags,
+    parse_hypervisor_present,
     parse_machine_folder,
     parse_plugin_list,
     parse_routes,
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 VBOX_NETWORKS_CONF = Path("/etc/vbox/networks.conf")
 
 
+# Not localized, no admin rights needed (bcdedit needs both): True while Hyper-V, WSL2 or
+# Memory Integrity has Windows running under a hypervisor.
+HYPERVISOR_QUERY = "(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent"
 PROBE_TIMEOUT = 10.0  # seconds; Vagrant's Ruby start-up alone takes ~1 s
 
 
@@ -195,6 +199,9 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
         for name, (argv, timeout) in asked.host_probes().items():
             if shutil.which(argv[0]):
                 probes[name] = (argv, timeout)
+    if platform.system() == "Windows" and shutil.which("powershell"):
+        probes["hypervisor"] = (["powershell", "-NoProfile", "-NonInteractive", "-Command",
+                                 HYPERVISOR_QUERY], PROBE_TIMEOUT)  # fmt: skip
     if which["lxc-create"]:
         probes["lxc-version"] = (["lxc-create", "--version"], PROBE_TIMEOUT)
     if which["sudo"]:
@@ -250,6 +257,7 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
         iptables_path=which["iptables"] or _existing("/usr/sbin/iptables"),
         debootstrap_path=which["debootstrap"] or _existing("/usr/sbin/debootstrap"),
         brctl_path=which["brctl"] or _existing("/usr/sbin/brctl"),
+        hypervisor_present=answer("hypervisor", parse_hypervisor_present),
         sudo_nopasswd=None if "sudo" not in out else out["sudo"].ok,
         cgroup_layout=layout,
         cgroup_controllers=controllers,

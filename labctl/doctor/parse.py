@@ -219,3 +219,9 @@ def normalize_arch(name: str | None) -> str | None:
     if not name:
         return None
     return ARCH_ALIASES.get(name, ARCH_ALIASES.get(name.lower(), name.lower()))
+
+
+def parse_hypervisor_present(text: str) -> bool | None:
+    """`(Get-CimInstance Win32_ComputerSystem).HypervisorPresent` -> True/False (pure)."""
+    answer = text.strip().lower()
+    return {"true": True, "false": False}.get(answer)

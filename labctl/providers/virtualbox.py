@@ -206,6 +206,16 @@ def _cpu_virt(plan: Plan, facts: HostFacts) -> Finding:
             f"{arch} host: VirtualBox runs on the platform's hypervisor; no vmx/svm flags apply",
         )
     flags = facts.cpu_virt_flags
+    if facts.hypervisor_present:
+        return Finding(
+            "cpu-virt",
+            "warn",
+            "Windows runs under a hypervisor (Hyper-V, WSL2, Windows Sandbox or Memory "
+            "Integrity), which holds VT-x: VirtualBox then runs VMs slowly through it, or fails",
+            "in an administrator prompt run `bcdedit /set hypervisorlaunchtype off` and "
+            "reboot (WSL2 and Hyper-V stop until `bcdedit /set hypervisorlaunchtype auto`); "
+            "turn Memory Integrity off in Windows Security > Device security > Core isolation",
+        )
     if flags is None:
         return Finding(
             "cpu-virt",

@@ -3,6 +3,7 @@ recorded outputs and with POSIX-only functions removed as on Windows (issue 21).
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -284,3 +285,36 @@ def test_rosetta_translated_python_is_judged_as_arm64(monkeypatch: pytest.Monkey
     intel_box = (InstalledBox("bento/ubuntu-24.04", "virtualbox", "202502.21.0", "amd64"),)
     rosetta = replace(GOOD, system="Darwin", arch="arm64", boxes=intel_box)
     assert finding(plan_of("virtualbox"), rosetta, "arch").status == "fail"
+
+
+# --- item 15: Hyper-V / WSL2 holding VT-x on Windows ---------------------------------------------
+
+
+def test_hyper_v_holding_vtx_is_named_with_its_fix_not_the_firmware(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platform
+
+    from labctl.doctor import gather
+    from labctl.doctor.parse import parse_hypervisor_present
+
+    assert parse_hypervisor_present("True\r\n") is True
+    assert parse_hypervisor_present("False\r\n") is False
+    assert parse_hypervisor_present("Get-CimInstance : Access denied\r\n") is None
+
+    bin_dir = tmp_path / "bin"  # a stand-in powershell answering as on a host with WSL2
+    bin_dir.mkdir()
+    (bin_dir / "powershell").write_text("#!/bin/sh\nprintf 'True\\r\\n'\n")
+    (bin_dir / "powershell").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setattr(platform, "system", lambda: "Windows")
+    facts = gather.gather_facts(plan_of("virtualbox"))
+    assert facts.hypervisor_present is True
+    windows = replace(GOOD, system="Windows", cpu_virt_flags=None, hypervisor_present=True)
+    found = finding(plan_of("virtualbox"), windows, "cpu-virt")
+    assert found.status == "warn"
+    assert "Hyper-V" in found.message
+    assert "hypervisorlaunchtype off" in found.fix
+    assert "firmware" not in found.fix
+    plain = replace(windows, hypervisor_present=False)
+    assert "firmware" in finding(plan_of("virtualbox"), plain, "cpu-virt").fix
