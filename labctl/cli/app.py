@@ -114,6 +114,10 @@ def main(argv: list[str] | None = None) -> NoReturn:
     try:
         result = app(args=argv, standalone_mode=False, prog_name="labctl")
         code = result if isinstance(result, int) else ExitCode.OK
+        if code == ExitCode.INTERRUPTED and interrupts.stopping():
+            # typer turns a KeyboardInterrupt into Exit(130) itself, SIGTERM's included
+            OUT.error(f"interrupted by {interrupts.reason()}")
+            code = interrupts.exit_code()
     except LabctlError as exc:
         for text in exc.lines():
             OUT.error(text)

@@ -207,8 +207,9 @@ def run_test(
     checks_phase = next(p for p in plan.phases if p.name == "checks")
     with lab_lock(lab_dir, "test"):
         if load_state(lab_dir, plan.name).phases.get("boot"):
-            for line in destroy_lab(plan, lab_dir):
-                on_note(f"(before the test) {line}")
+            with children_stop_on_interrupt():  # a cancel here must not orphan vagrant destroy
+                for line in destroy_lab(plan, lab_dir):
+                    on_note(f"(before the test) {line}")
         steps = {
             "preflight": lambda: _preflight(runtime),
             "up": lambda: _up(runtime),

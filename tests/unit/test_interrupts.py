@@ -184,6 +184,7 @@ def test_the_cli_writes_reports_and_exits_143_when_terminated_in_a_step(
         main(["test", "--yes", "--json", "run.json", "--junit", "junit.xml"])
     err = capsys.readouterr().err
     assert exited.value.code == 143, err
+    assert "error: interrupted by SIGTERM" in err
     assert destroyed == ["demo"]
     document = json.loads((tmp_path / "run.json").read_text())
     assert [(s["name"], s["status"]) for s in document["steps"]][:2] == [
@@ -192,3 +193,35 @@ def test_the_cli_writes_reports_and_exits_143_when_terminated_in_a_step(
     assert (tmp_path / "junit.xml").exists()
     assert (tmp_path / ".labctl" / "demo" / "test-report.html").exists()
     assert "labctl test failed at up: interrupted by SIGTERM" in err
+
+
+def test_a_signal_while_an_old_lab_is_destroyed_stops_that_destroy_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from labctl.cli.app import main
+    from labctl.lab import teardown
+    from labctl.lab.state import LabState, PhaseRecord, save_state
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit):
+        main(["init"])
+    lab_dir = tmp_path / ".labctl" / "demo"
+    lab_dir.mkdir(parents=True, exist_ok=True)
+    save_state(lab_dir, LabState("demo", "x", {"boot": PhaseRecord("done", 0.0, 1.0, "x")}))
+    child: list[subprocess.Popen[bytes]] = []
+
+    def slow_destroy(plan: object, lab_dir: Path) -> Iterator[str]:
+        child.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        yield "destroyed"
+
+    monkeypatch.setattr(teardown, "destroy_lab", slow_destroy)
+    with pytest.raises(SystemExit) as exited:
+        main(["test", "--yes", "--json", "run.json"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 143, err
+    assert "error: interrupted by SIGTERM" in err
+    assert child[0].poll() is not None, "vagrant destroy (here: its stand-in) was orphaned"
+    assert json.loads((tmp_path / "run.json").read_text())["steps"] == []
