@@ -259,7 +259,7 @@ def walk(
             save_state(rt.lab_dir, _interrupted(state.with_phase(phase.name, record)))
             rt.progress.phase_finished(phase, "interrupted", elapsed, why)
             raise InterruptedByUserError(
-                f"interrupted by {why} during {phase.name}; the lab's state is saved",
+                f"interrupted during {phase.name} by {why}; the lab's state is saved",
                 "run `labctl up` again to resume from this phase",
                 ExitCode(interrupts.exit_code()),
             ) from None

@@ -161,7 +161,7 @@ def test_a_signal_to_a_running_labctl_test_tears_down_and_reports(
     run = _assert_torn_down_with_reports(tmp_path, "interrupted", code)
     phases = {p["name"]: p["status"] for p in run["phases"]}  # type: ignore[attr-defined]
     assert "interrupted" in phases.values(), phases
-    assert "labctl test failed at up: interrupted by" in err
+    assert "labctl test failed at up: interrupted during" in err
     assert said in err
     assert "Traceback" not in err
     print(f"\n{said}: reports after {reported:.1f}s, labctl ended {ended:.1f}s after the signal")  # noqa: T201
