@@ -184,7 +184,6 @@ def test_the_cli_writes_reports_and_exits_143_when_terminated_in_a_step(
         main(["test", "--yes", "--json", "run.json", "--junit", "junit.xml"])
     err = capsys.readouterr().err
     assert exited.value.code == 143, err
-    assert "error: interrupted by SIGTERM" in err
     assert destroyed == ["demo"]
     document = json.loads((tmp_path / "run.json").read_text())
     assert [(s["name"], s["status"]) for s in document["steps"]][:2] == [
