@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     CHECKS_FAILED = 6
     LOCKED = 7
     INTERRUPTED = 130
+    TERMINATED = 143  # SIGTERM: a CI runner cancelling the step, or `kill`
 
 
 class LabctlError(Exception):

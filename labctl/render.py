@@ -7,6 +7,7 @@ rendering an empty string into a Vagrantfile.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -143,6 +144,19 @@ def render(plan: Plan, paths: LabPaths) -> Mapping[str, str]:
     }
 
 
+def ssh_option(name: str, value: str) -> str:
+    """`Name=value` for `ssh -o`, the value quoted the way OpenSSH splits option arguments.
+
+    OpenSSH splits a UserKnownHostsFile value on spaces into several files, so a lab under
+    "C:\\Users\\John Smith" or iCloud's "Mobile Documents" pinned nothing. Inside double
+    quotes it takes backslash-escaped backslashes and quotes; plain values stay unquoted.
+    """
+    if not any(c in value for c in " \t\"'\\"):
+        return f"{name}={value}"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{name}="{escaped}"'
+
+
 def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) -> str:
     """inventory/ssh.yml: how Ansible reaches each machine, from `vagrant ssh-config`.
 
@@ -155,7 +169,9 @@ def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) 
         "  vars:",
         "    ansible_ssh_common_args: "
         + _to_yaml_value(
-            f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=accept-new"
+            # Ansible shlex-splits these args: the option is one shell word, quoted for OpenSSH
+            f"-o {shlex.quote(ssh_option('UserKnownHostsFile', str(known_hosts)))} "
+            "-o StrictHostKeyChecking=accept-new"
         ),
         "  hosts:",
     ]

@@ -109,12 +109,18 @@ def _click_errors() -> tuple[type[Exception], ...]:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Run the CLI; map every failure to its documented exit code and a one-line message."""
+    from labctl import interrupts  # noqa: PLC0415
     from labctl.errors import ExitCode, LabctlError  # noqa: PLC0415
     from labctl.messages import cut  # noqa: PLC0415
 
+    interrupts.install()
     try:
         result = app(args=argv, standalone_mode=False, prog_name="labctl")
         code = result if isinstance(result, int) else ExitCode.OK
+        if code == ExitCode.INTERRUPTED and interrupts.stopping():
+            # typer turns a KeyboardInterrupt into Exit(130) itself, SIGTERM's included
+            OUT.error(f"interrupted by {interrupts.reason()}")
+            code = interrupts.exit_code()
     except LabctlError as exc:
         for text in exc.lines():
             OUT.error(text)
@@ -122,8 +128,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
             OUT.hint(exc.hint)
         code = exc.exit_code
     except (typer.Abort, KeyboardInterrupt):
-        OUT.error("interrupted")
-        code = ExitCode.INTERRUPTED
+        OUT.error(f"interrupted by {interrupts.reason()}")
+        code = interrupts.exit_code()
     except typer.Exit as exc:
         code = exc.exit_code
     except _click_errors() as exc:

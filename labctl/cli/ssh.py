@@ -27,13 +27,14 @@ def ssh(
     from pathlib import Path  # noqa: PLC0415
 
     from labctl.lab.targets import load_targets  # noqa: PLC0415
+    from labctl.render import ssh_option  # noqa: PLC0415
 
     resolved = resolve(Path(file) if file else None)
     name = find_machine(resolved, node)
     target = load_targets(resolved.lab_dir)[name]
     argv = [
         "ssh", "-i", str(target.key_file), "-p", str(target.port),
-        "-o", f"UserKnownHostsFile={resolved.lab_dir / 'known_hosts'}",
+        "-o", ssh_option("UserKnownHostsFile", str(resolved.lab_dir / "known_hosts")),
         "-o", "StrictHostKeyChecking=accept-new", "-o", "IdentitiesOnly=yes",
         "-o", "LogLevel=ERROR",
         f"{target.user}@{target.host}",

@@ -69,17 +69,24 @@ def run_test(
     visible = JsonProgress() if output is Format.JSON else PlainProgress(quiet=OUT.quiet)
     recorder = ci.Recorder(visible)
     run = ci.TestRun(lab=plan.name, started=time.time())
+    run.phases = recorder.phases  # the same list: reports written mid-run show phases so far
     runtime = lab_runtime(resolved, recorder, offline, skip_preflight)  # checks --offline first
-    ci.run_test(runtime, run, on_failure=on_failure.value,
-                on_step=lambda name: OUT.line(f"== {name}"), on_note=OUT.line)  # fmt: skip
-    run.phases = recorder.phases
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
     report = html or lab_dir / "test-report.html"
-    write_atomic(report, ci.render_html(run, generated=stamp))
-    if junit:
-        write_atomic(junit, ci.render_junit(run, timestamp=stamp, hostname=socket.gethostname()))
-    if json_file:
-        write_atomic(json_file, ci.render_json(run))
+
+    def write_reports(current: ci.TestRun) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        write_atomic(report, ci.render_html(current, generated=stamp))
+        if junit:
+            write_atomic(junit, ci.render_junit(current, timestamp=stamp,
+                                                hostname=socket.gethostname()))  # fmt: skip
+        if json_file:
+            write_atomic(json_file, ci.render_json(current))
+
+    try:
+        ci.run_test(runtime, run, on_failure=on_failure.value, on_record=write_reports,
+                    on_step=lambda name: OUT.line(f"== {name}"), on_note=OUT.line)  # fmt: skip
+    finally:  # an interrupt before the first step (the lock, the old lab's destroy) too
+        write_reports(run)
     if output is Format.JSON and isinstance(visible, JsonProgress):
         visible.emit({"event": "test", "ok": run.ok, "exit_code": run.exit_code,
                       "steps": [s.name + ":" + s.status for s in run.steps]})  # fmt: skip
@@ -90,6 +97,6 @@ def run_test(
             OUT.line(f"{step.name:<12} {step.status:<8} {step.elapsed:6.1f}s{note}")
         OUT.line(f"Report: {relative(report)}")
     if not run.ok:
-        failed = next(s for s in run.steps if s.status == "failed")
+        failed = next(s for s in run.steps if s.status in {"failed", "interrupted"})
         OUT.error(f"labctl test failed at {failed.name}: {failed.message}")
         raise typer.Exit(run.exit_code)

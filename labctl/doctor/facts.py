@@ -110,6 +110,8 @@ class HostFacts:
     brctl_path: str | None = None
     # libvirt's networks at qemu:///system, asked only for a libvirt lab; None: not asked.
     libvirt_networks: tuple[LibvirtNetwork, ...] | None = None
+    # Windows: a hypervisor (Hyper-V, WSL2, Memory Integrity) runs under Windows and holds VT-x.
+    hypervisor_present: bool | None = None
 
     def probe_error(self, probe: str) -> str:
         """What went wrong with `probe` ("" when nothing did)."""

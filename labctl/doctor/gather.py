@@ -3,16 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labctl.doctor.facts import DiskSpace, HostFacts
-from labctl.doctor.host import free_memory_mib
+from labctl.doctor.host import free_memory_mib, host_arch
 from labctl.doctor.parse import (
     Version,
     cgroup_facts,
@@ -20,6 +22,7 @@ from labctl.doctor.parse import (
     parse_addresses,
     parse_box_list,
     parse_cpu_flags,
+    parse_hypervisor_present,
     parse_libvirt_networks,
     parse_machine_folder,
     parse_plugin_list,
@@ -29,7 +32,7 @@ from labctl.doctor.parse import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from labctl.plan import Plan
     from labctl.providers.base import Provider
@@ -39,6 +42,9 @@ if TYPE_CHECKING:
 VBOX_NETWORKS_CONF = Path("/etc/vbox/networks.conf")
 
 
+# Not localized, no admin rights needed (bcdedit needs both): True while Hyper-V, WSL2 or
+# Memory Integrity has Windows running under a hypervisor.
+HYPERVISOR_QUERY = "(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent"
 PROBE_TIMEOUT = 10.0  # seconds; Vagrant's Ruby start-up alone takes ~1 s
 
 
@@ -50,23 +56,61 @@ class _Output:
 
 
 def _run(argv: list[str], timeout: float = PROBE_TIMEOUT) -> _Output:
-    """Run a probe; never raises: a missing tool, a timeout or a non-zero exit is an answer."""
+    """Run a probe; never raises: a missing tool, a timeout or a non-zero exit is an answer.
+
+    The probe runs in a process group of its own and a timeout ends the whole group:
+    `vagrant.exe` starts a ruby child that keeps the pipes open, and CPython's own timeout
+    (which kills only the direct child and then, on Windows, reads the pipes to their end)
+    would wait for it forever.
+    """
     env = {**os.environ, "VAGRANT_CHECKPOINT_DISABLE": "1", "LC_ALL": "C"}
+    windows = platform.system() == "Windows"
+    group = ({"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)} if windows
+             else {"start_new_session": True})  # fmt: skip
     try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
-        )
+        proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+            encoding="utf-8", errors="replace",  # Vagrant writes UTF-8 whatever the code page
+            **group,
+        )  # fmt: skip
     except FileNotFoundError:
         return _Output(ok=False, stdout="", error=f"{argv[0]} is not installed")
-    except subprocess.TimeoutExpired:
-        return _Output(False, "", f"`{' '.join(argv)}` gave no answer within {timeout:g} s")
     except OSError as exc:
         return _Output(False, "", f"`{' '.join(argv)}` could not run: {exc}")
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc, windows=windows)
+        return _Output(False, "", f"`{' '.join(argv)}` gave no answer within {timeout:g} s")
     if proc.returncode != 0:
-        lines = [line for line in (proc.stderr or proc.stdout).splitlines() if line.strip()]
+        lines = [line for line in (stderr or stdout).splitlines() if line.strip()]
         tail = lines[-1].strip() if lines else f"exit code {proc.returncode}"
-        return _Output(False, proc.stdout, f"`{' '.join(argv)}` failed: {tail}")
-    return _Output(True, proc.stdout, "")
+        return _Output(False, stdout, f"`{' '.join(argv)}` failed: {tail}")
+    return _Output(True, stdout, "")
+
+
+def _kill_tree(proc: subprocess.Popen[str], *, windows: bool) -> None:
+    """End a timed-out probe with everything it started, then stop reading its pipes."""
+    if windows:  # taskkill /T ends the child's whole tree (vagrant.exe -> ruby.exe)
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(proc.pid)],
+                           capture_output=True, timeout=5, check=False)  # fmt: skip
+    else:
+        killpg = getattr(os, "killpg", None)
+        with contextlib.suppress(OSError):
+            if killpg is not None:
+                killpg(proc.pid, signal.SIGKILL)  # its own session: the group id is its pid
+    with contextlib.suppress(OSError):
+        proc.kill()
+    try:
+        proc.communicate(timeout=2)
+    except subprocess.TimeoutExpired:  # something outside the tree still holds the pipes
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=2)
 
 
 def _read(path: Path) -> str | None:
@@ -91,6 +135,20 @@ def _disk_space(purpose: str, path: Path) -> DiskSpace | None:
 
 def _vagrant_home() -> Path:
     return Path(os.environ.get("VAGRANT_HOME") or Path.home() / ".vagrant.d")
+
+
+def vboxmanage_where_vagrant_looks(environ: Mapping[str, str], system: str) -> str | None:
+    """VBoxManage.exe off PATH on Windows: VirtualBox's installer sets VBOX_MSI_INSTALL_PATH
+    (older ones VBOX_INSTALL_PATH), `;`-separated folders, and does not touch PATH; Vagrant
+    looks there, so preflight must too or it calls a working host's VirtualBox missing."""
+    if system != "Windows":
+        return None
+    for variable in ("VBOX_INSTALL_PATH", "VBOX_MSI_INSTALL_PATH"):
+        for folder in environ.get(variable, "").split(";"):
+            candidate = Path(folder.strip()) / "VBoxManage.exe"
+            if folder.strip() and candidate.is_file():
+                return str(candidate)
+    return None
 
 
 def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
@@ -120,6 +178,9 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
             "ip",
         )
     }
+    which["VBoxManage"] = which["VBoxManage"] or vboxmanage_where_vagrant_looks(
+        os.environ, platform.system()
+    )
     errors: dict[str, str] = {}
     probes: dict[str, tuple[list[str], float]] = {}
     if which["vagrant"]:
@@ -129,16 +190,19 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
             PROBE_TIMEOUT,
         )
         probes["vagrant-boxes"] = (["vagrant", "box", "list", "--machine-readable"], PROBE_TIMEOUT)
-    if which["VBoxManage"]:
-        probes["virtualbox-version"] = (["VBoxManage", "--version"], PROBE_TIMEOUT)
+    if vbox := which["VBoxManage"]:
+        probes["virtualbox-version"] = ([vbox, "--version"], PROBE_TIMEOUT)
         probes["virtualbox-properties"] = (
-            ["VBoxManage", "list", "systemproperties"],
+            [vbox, "list", "systemproperties"],
             PROBE_TIMEOUT,
         )
     for asked in (provider, *also):
         for name, (argv, timeout) in asked.host_probes().items():
             if shutil.which(argv[0]):
                 probes[name] = (argv, timeout)
+    if platform.system() == "Windows" and shutil.which("powershell"):
+        probes["hypervisor"] = (["powershell", "-NoProfile", "-NonInteractive", "-Command",
+                                 HYPERVISOR_QUERY], PROBE_TIMEOUT)  # fmt: skip
     if which["lxc-create"]:
         probes["lxc-version"] = (["lxc-create", "--version"], PROBE_TIMEOUT)
     if which["sudo"]:
@@ -176,7 +240,7 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
     libvirt = out.get("libvirt")
     facts = HostFacts(
         system=platform.system(),
-        arch=platform.machine(),
+        arch=host_arch(),
         euid=euid,
         vagrant_path=which["vagrant"],
         vagrant_version=answer("vagrant-version", lambda s: _version_text(parse_version(s))),
@@ -195,6 +259,7 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
         iptables_path=which["iptables"] or _existing("/usr/sbin/iptables"),
         debootstrap_path=which["debootstrap"] or _existing("/usr/sbin/debootstrap"),
         brctl_path=which["brctl"] or _existing("/usr/sbin/brctl"),
+        hypervisor_present=answer("hypervisor", parse_hypervisor_present),
         sudo_nopasswd=None if "sudo" not in out else out["sudo"].ok,
         cgroup_layout=layout,
         cgroup_controllers=controllers,

@@ -89,7 +89,10 @@ def parse_box_list(text: str) -> tuple[InstalledBox, ...]:
                 boxes[-1][kind.removeprefix("box-")] = data
         return tuple(
             InstalledBox(
-                b["name"], b.get("provider", ""), b.get("version", ""), b.get("architecture")
+                b["name"],
+                b.get("provider", ""),
+                b.get("version", ""),
+                _box_arch(b.get("architecture")),
             )
             for b in boxes
         )
@@ -98,8 +101,17 @@ def parse_box_list(text: str) -> tuple[InstalledBox, ...]:
         match = re.match(r"^(\S+)\s+\(([^,)]+),\s*([^,)]+)(?:,\s*\(([^)]+)\))?", line.strip())
         if match:
             name, provider, version, arch = match.groups()
-            found.append(InstalledBox(name, provider.strip(), version.strip(), arch))
+            found.append(InstalledBox(name, provider.strip(), version.strip(), _box_arch(arch)))
     return tuple(found)
+
+
+def _box_arch(text: str | None) -> str | None:
+    """A box's architecture, or None when unknown: Vagrant 2.4+ prints `n/a` for boxes added
+    from a file or before 2.4 (labctl's own `box build`, offline bundles), which fit any host
+    as far as Vagrant knows."""
+    if text is None or text.strip().lower() in {"", "n/a", "unknown"}:
+        return None
+    return text.strip()
 
 
 def parse_vboxmanage_version(text: str) -> str | None:
@@ -236,3 +248,9 @@ def parse_libvirt_networks(dumps: str) -> tuple[LibvirtNetwork, ...]:
             )
         )
     return tuple(networks)
+
+
+def parse_hypervisor_present(text: str) -> bool | None:
+    """`(Get-CimInstance Win32_ComputerSystem).HypervisorPresent` -> True/False (pure)."""
+    answer = text.strip().lower()
+    return {"true": True, "false": False}.get(answer)

@@ -13,7 +13,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from labctl.errors import ExitCode, LabctlError, ProvisionError
+from labctl import interrupts
+from labctl.errors import ExitCode, InterruptedByUserError, LabctlError, ProvisionError
+from labctl.tools.procs import children_stop_on_interrupt
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from labctl.lab.workflow import Progress, Runtime
     from labctl.plan import Phase, Plan
 
-StepStatus = Literal["passed", "failed", "skipped"]
+StepStatus = Literal["passed", "failed", "interrupted", "skipped"]
 STEPS: tuple[str, ...] = ("preflight", "up", "idempotence", "checks", "destroy")
 OnFailure = Literal["destroy", "keep"]
 
@@ -62,7 +64,7 @@ class TestRun:
 
     @property
     def exit_code(self) -> int:
-        return next((s.exit_code for s in self.steps if s.status == "failed"), 0)
+        return next((s.exit_code for s in self.steps if s.status in {"failed", "interrupted"}), 0)
 
     @property
     def ok(self) -> bool:
@@ -109,35 +111,57 @@ def run_sequence(
     *,
     on_failure: OnFailure,
     on_step: Callable[[str], None] | None = None,
+    on_record: Callable[[TestRun], None] | None = None,
 ) -> TestRun:
-    """Walk STEPS: each callable returns a note or raises LabctlError; after a failure the
-    remaining steps are skipped, except destroy, which runs unless `on_failure` is keep."""
+    """Walk STEPS: each callable returns a note or raises; after a failure the remaining steps
+    are skipped, except destroy, which runs unless `on_failure` is keep.
+
+    Whatever a step raises is recorded: a LabctlError with its own code, an interrupt (Ctrl-C,
+    SIGTERM) as interrupted with 130 or 143, anything else (an OSError, a bug) as an internal
+    error, 1. `on_record` sees the run after every step, so reports can be written before
+    destroy starts: a CI runner may kill the whole tree seconds after a cancel.
+    """
     failed = False
     for name in STEPS:
         if failed and name != "destroy":
             run.steps.append(StepResult(name, "skipped", 0.0, "an earlier step failed"))
+            if on_record:
+                on_record(run)
             continue
         if name == "destroy" and failed and on_failure == "keep":
             run.kept = True
             run.steps.append(
                 StepResult(name, "skipped", 0.0, "kept for debugging (--on-failure keep)")
             )
+            if on_record:
+                on_record(run)
             continue
         if on_step:
             on_step(name)
         clock = time.monotonic()
         try:
-            note = steps[name]()
-        except LabctlError as exc:
+            with children_stop_on_interrupt():
+                note = steps[name]()
+        except (KeyboardInterrupt, Exception) as exc:  # noqa: BLE001 - recorded, destroy still runs
             failed = True
-            run.steps.append(
-                StepResult(
-                    name, "failed", time.monotonic() - clock, exc.message, int(exc.exit_code)
-                )
-            )
-            continue
-        run.steps.append(StepResult(name, "passed", time.monotonic() - clock, note))
+            run.steps.append(_failed_step(name, exc, time.monotonic() - clock))
+        else:
+            run.steps.append(StepResult(name, "passed", time.monotonic() - clock, note))
+        if on_record:
+            on_record(run)
     return run
+
+
+def _failed_step(name: str, exc: BaseException, elapsed: float) -> StepResult:
+    """How one step's exception is recorded (see run_sequence)."""
+    if isinstance(exc, KeyboardInterrupt):
+        return StepResult(name, "interrupted", elapsed, f"interrupted by {interrupts.reason()}",
+                          interrupts.exit_code())  # fmt: skip
+    if isinstance(exc, LabctlError):
+        status: StepStatus = "interrupted" if isinstance(exc, InterruptedByUserError) else "failed"
+        return StepResult(name, status, elapsed, exc.message, int(exc.exit_code))
+    return StepResult(name, "failed", elapsed, f"internal error: {type(exc).__name__}: {exc}",
+                      int(ExitCode.INTERNAL))  # fmt: skip
 
 
 def idempotence_step(lab_dir: Path, plan: Plan, stamp: str, offline: Path | None) -> str:
@@ -171,6 +195,7 @@ def run_test(
     on_failure: OnFailure,
     on_step: Callable[[str], None],
     on_note: Callable[[str], None],
+    on_record: Callable[[TestRun], None] | None = None,
 ) -> TestRun:
     """`labctl test` under the lab's lock: a lab of the same name is destroyed first (the CLI
     asked), then preflight, up, idempotence, checks and destroy, recorded into `run`."""
@@ -182,8 +207,9 @@ def run_test(
     checks_phase = next(p for p in plan.phases if p.name == "checks")
     with lab_lock(lab_dir, "test"):
         if load_state(lab_dir, plan.name).phases.get("boot"):
-            for line in destroy_lab(plan, lab_dir):
-                on_note(f"(before the test) {line}")
+            with children_stop_on_interrupt():  # a cancel here must not orphan vagrant destroy
+                for line in destroy_lab(plan, lab_dir):
+                    on_note(f"(before the test) {line}")
         steps = {
             "preflight": lambda: _preflight(runtime),
             "up": lambda: _up(runtime),
@@ -193,7 +219,8 @@ def run_test(
             "checks": lambda: _checks(runtime, checks_phase, run),
             "destroy": lambda: f"{len(list(destroy_lab(plan, lab_dir)))} things removed",
         }
-        return run_sequence(run, steps, on_failure=on_failure, on_step=on_step)
+        return run_sequence(run, steps, on_failure=on_failure, on_step=on_step,
+                            on_record=on_record)  # fmt: skip
 
 
 def _preflight(runtime: Runtime) -> str:

@@ -12,9 +12,11 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from labctl import interrupts
 from labctl.errors import (
     BootError,
     ChecksFailedError,
+    ExitCode,
     InterruptedByUserError,
     LabctlError,
     ProvisionError,
@@ -263,12 +265,14 @@ def walk(
         except KeyboardInterrupt:
             stop_children(grace=5.0)  # what is left, if the handler's own stop did not run
             elapsed = time.monotonic() - clock
-            record = PhaseRecord("interrupted", began, elapsed, current, "interrupted by Ctrl-C")
+            why = interrupts.reason()
+            record = PhaseRecord("interrupted", began, elapsed, current, f"interrupted by {why}")
             save_state(rt.lab_dir, _interrupted(state.with_phase(phase.name, record)))
-            rt.progress.phase_finished(phase, "interrupted", elapsed, "Ctrl-C")
+            rt.progress.phase_finished(phase, "interrupted", elapsed, why)
             raise InterruptedByUserError(
-                f"interrupted during {phase.name}; the lab's state is saved",
+                f"interrupted during {phase.name} by {why}; the lab's state is saved",
                 "run `labctl up` again to resume from this phase",
+                ExitCode(interrupts.exit_code()),
             ) from None
         except Exception as exc:
             # Recorded whatever it was (a LabctlError or a bug), so status shows where it broke.

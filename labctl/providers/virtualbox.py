@@ -234,7 +234,7 @@ def _provider(plan: Plan, facts: HostFacts) -> Finding | None:
         return Finding(
             "provider",
             "fail",
-            "VirtualBox is not installed (no `VBoxManage` on PATH)",
+            "VirtualBox is not installed (no `VBoxManage` on PATH, nor in VBOX_MSI_INSTALL_PATH)",
             "install VirtualBox from https://www.virtualbox.org/wiki/Downloads",
         )
     if facts.virtualbox_version is None:
@@ -259,6 +259,16 @@ def _cpu_virt(plan: Plan, facts: HostFacts) -> Finding:
             f"{arch} host: VirtualBox runs on the platform's hypervisor; no vmx/svm flags apply",
         )
     flags = facts.cpu_virt_flags
+    if facts.hypervisor_present:
+        return Finding(
+            "cpu-virt",
+            "warn",
+            "Windows runs under a hypervisor (Hyper-V, WSL2, Windows Sandbox or Memory "
+            "Integrity), which holds VT-x: VirtualBox then runs VMs slowly through it, or fails",
+            "in an administrator prompt run `bcdedit /set hypervisorlaunchtype off` and "
+            "reboot (WSL2 and Hyper-V stop until `bcdedit /set hypervisorlaunchtype auto`); "
+            "turn Memory Integrity off in Windows Security > Device security > Core isolation",
+        )
     if flags is None:
         return Finding(
             "cpu-virt",

@@ -1,4 +1,4 @@
-"""Stopping what labctl started (vagrant, ansible-playbook) when the user presses Ctrl-C.
+"""Stopping what labctl started (vagrant, ansible-playbook) on Ctrl-C, SIGINT or SIGTERM.
 
 A terminal's Ctrl-C already reaches the whole foreground process group; a SIGINT sent to
 labctl alone (a CI runner's cancel, `kill -INT`) does not. So on interrupt labctl passes SIGINT
@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from labctl import interrupts
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -52,16 +54,26 @@ def _alive(pid: int) -> bool:
 
 
 def from_terminal() -> bool:
-    """Whether we are the terminal's foreground group: then its Ctrl-C reached our children too."""
+    """Whether we are the terminal's foreground group: then its Ctrl-C reached our children too.
+
+    Windows has no process groups in this sense (no os.tcgetpgrp/os.getpgrp): its console sends
+    Ctrl-C to every process attached to it, so the children already have it there as well.
+    """
+    tcgetpgrp, getpgrp = getattr(os, "tcgetpgrp", None), getattr(os, "getpgrp", None)
+    if tcgetpgrp is None or getpgrp is None:
+        return True
     try:
-        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+        return bool(tcgetpgrp(sys.stdin.fileno()) == getpgrp())
     except (OSError, ValueError):
         return False
 
 
 def _in_our_group(pid: int) -> bool:
+    getpgid, getpgrp = getattr(os, "getpgid", None), getattr(os, "getpgrp", None)
+    if getpgid is None or getpgrp is None:
+        return True  # Windows: the console's Ctrl-C reached every process attached to it
     try:
-        return os.getpgid(pid) == os.getpgrp()
+        return bool(getpgid(pid) == getpgrp())
     except ProcessLookupError:
         return False
 
@@ -95,9 +107,21 @@ def _wait(targets: list[int], grace: float) -> None:
         time.sleep(0.2)
 
 
+# Seconds our children get to finish after a signal. A CI runner sends SIGTERM 7.5 s after
+# SIGINT and kills the tree 2.5 s after that (GitHub's cancellation reference): 5 s for Vagrant's
+# own cleanup leaves time to record the step and write the reports; after SIGTERM, 1 s.
+GRACE: dict[int, float] = {signal.SIGINT: 5.0, signal.SIGTERM: 1.0}
+
+
+def _only_note(signum: int, frame: FrameType | None) -> None:
+    del frame
+    interrupts.note(signum)
+
+
 @contextlib.contextmanager
 def children_stop_on_interrupt() -> Iterator[None]:
-    """While the block runs, SIGINT first stops our descendants, then raises KeyboardInterrupt.
+    """While the block runs, SIGINT or SIGTERM first stops our descendants, then raises
+    KeyboardInterrupt (TerminatedError for SIGTERM, exit 143 instead of 130).
 
     Libraries that run children (ansible-runner) turn a KeyboardInterrupt into a status and
     lose track of the child; stopping them here, while they are still ours, leaves none behind.
@@ -106,14 +130,22 @@ def children_stop_on_interrupt() -> Iterator[None]:
         yield
         return
 
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        del signum, frame
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        del frame
+        if signum == signal.SIGTERM and interrupts.stopping():
+            interrupts.note(signum)  # the runner's escalation while cleanup runs: let it finish
+            return
+        interrupts.note(signum)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut cleanup
-        stop_children(already_interrupted=from_terminal())
-        raise KeyboardInterrupt
+        signal.signal(signal.SIGTERM, _only_note)  # nor the runner's SIGTERM after its SIGINT
+        interactive = signum == signal.SIGINT and from_terminal()
+        stop_children(GRACE.get(signum, 5.0), already_interrupted=interactive)
+        interrupts.raise_for(signum)
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_int = signal.signal(signal.SIGINT, on_signal)
+    previous_term = signal.signal(signal.SIGTERM, on_signal)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGINT, previous_int)
+        signal.signal(signal.SIGTERM, previous_term)

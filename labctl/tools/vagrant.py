@@ -16,7 +16,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,6 +102,45 @@ def _tail(path: Path, lines: int = 6) -> str:
     return "\n".join(kept[-lines:])
 
 
+def decode_output(raw: bytes) -> str:
+    """Vagrant writes UTF-8 whatever the host's code page; a byte that is not UTF-8 becomes U+FFFD
+    instead of an error (python-vagrant decodes with the locale's encoding: cp949 on Korean
+    Windows fails on a Korean user name in a key path)."""
+    return raw.decode("utf-8", errors="replace")
+
+
+_UTF8_CLIENTS: dict[type, type] = {}
+
+
+def _utf8_client(base: type) -> type:
+    """python-vagrant's client with its two output readers decoding through decode_output."""
+    if base in _UTF8_CLIENTS:
+        return _UTF8_CLIENTS[base]
+
+    class Utf8Vagrant(base):  # type: ignore[misc]  # python-vagrant is untyped
+        def _run_vagrant_command(self, args: list[str | None]) -> str:
+            with self.err_cm() as err:
+                raw = subprocess.check_output(
+                    self._make_vagrant_command(args), cwd=self.root, env=self.env, stderr=err
+                )
+            return decode_output(raw)
+
+        def _stream_vagrant_command(self, args: list[str | None]) -> Iterator[str]:
+            command = self._make_vagrant_command(args)
+            with self.err_cm() as err:
+                proc = subprocess.Popen(
+                    command, cwd=self.root, env=self.env, stdout=subprocess.PIPE, stderr=err
+                )
+                with proc:
+                    for raw in proc.stdout or ():
+                        yield decode_output(raw)
+            if proc.returncode != 0:
+                raise subprocess.CalledProcessError(proc.returncode, command)
+
+    _UTF8_CLIENTS[base] = Utf8Vagrant
+    return Utf8Vagrant
+
+
 class VagrantLab:
     """Vagrant commands run in a lab directory, with their output logged under `log_dir`."""
 
@@ -121,9 +160,8 @@ class VagrantLab:
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = vagrant.make_file_cm(str(self.log_dir / log_name))  # type: ignore[no-untyped-call]
-        return vagrant.Vagrant(  # type: ignore[no-untyped-call]
-            root=str(self.lab_dir), env=self.env, out_cm=log, err_cm=log
-        )
+        return _utf8_client(vagrant.Vagrant)(root=str(self.lab_dir), env=self.env,
+                                             out_cm=log, err_cm=log)  # fmt: skip
 
     def _fail(self, action: str, log_name: str, exc: Exception) -> BootError:
         tail = _tail(self.log_dir / log_name)
