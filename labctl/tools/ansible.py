@@ -89,6 +89,10 @@ def failure_from_event(event: Mapping[str, Any]) -> HostFailure | None:
     )
 
 
+# Not a cache plugin: tells ansible-runner not to configure Ansible's fact cache (see run_playbook).
+FACT_CACHE_FROM_CONFIG = "ansible.cfg"
+
+
 def run_playbook(
     lab_dir: Path,
     *,
@@ -131,6 +135,11 @@ def run_playbook(
             "ANSIBLE_FORCE_COLOR": "0",
             "ANSIBLE_NOCOLOR": "1",
         },
+        # ansible-runner would point Ansible's fact cache at a fresh directory inside each run's
+        # artifacts (ANSIBLE_CACHE_PLUGIN_CONNECTION, which beats ansible.cfg), so no phase would
+        # see the facts an earlier phase gathered. Any type but jsonfile leaves the cache to the
+        # lab's ansible.cfg: `.labctl/<lab>/facts`, which labctl.lab.factcache keeps true.
+        fact_cache_type=FACT_CACHE_FROM_CONFIG,
         suppress_env_files=True,
         quiet=True,
         verbosity=verbosity,

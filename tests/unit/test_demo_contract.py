@@ -20,7 +20,8 @@ SITE = Path(__file__).parents[2] / "playbooks" / "site.yml"
 def role_vars() -> dict[str, object]:
     values = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     values |= yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
-    play = next(p for p in yaml.safe_load(SITE.read_text()) if "gitops" in p.get("tags", []))
+    plays = yaml.safe_load(SITE.read_text())
+    play = next(p for p in plays if "gitops" in p["roles"][0].get("tags", []))
     site_vars = play["roles"][0]["vars"]
     values["gitops_demo_host"] = site_vars["gitops_demo_host"].replace(
         "{{ labctl_lab_name }}", "demo"
