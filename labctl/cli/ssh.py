@@ -35,6 +35,9 @@ def ssh(
     argv = [
         "ssh", "-i", str(target.key_file), "-p", str(target.port),
         "-o", ssh_option("UserKnownHostsFile", str(resolved.lab_dir / "known_hosts")),
+        # Pinned under the machine's name, as Ansible's inventory and labctl's own SSH pin it:
+        # an address a provider hands to another machine later is not this machine's key.
+        "-o", f"HostKeyAlias={name}", "-o", "HashKnownHosts=no",
         "-o", "StrictHostKeyChecking=accept-new", "-o", "IdentitiesOnly=yes",
         "-o", "LogLevel=ERROR",
         f"{target.user}@{target.host}",
