@@ -158,7 +158,10 @@ class Provider(ABC):
         """How this provider saves and restores machine snapshots (Vagrant's own by default)."""
         from labctl.providers.vagrant_snapshots import VagrantBackend  # noqa: PLC0415
 
-        return VagrantBackend(lab_dir, self.name, self.boots_together)
+        # HA (etcd) labs are saved powered off: see labctl.providers.vagrant_snapshots.
+        return VagrantBackend(
+            lab_dir, self.name, self.boots_together, powered_off=plan.datastore == "etcd"
+        )
 
     def snapshot_copies_outlive_machines(self) -> bool:
         """Whether snapshots are labctl's own copies that `destroy` must delete (else they go

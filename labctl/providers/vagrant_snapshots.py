@@ -1,5 +1,17 @@
 """Snapshots through Vagrant's own commands, one per machine: what VirtualBox and libvirt labs use
-(Provider.snapshot_backend's default)."""
+(Provider.snapshot_backend's default).
+
+An HA lab (K3s servers on embedded etcd) is snapshotted powered off. Live snapshots taken one VM
+after another hold each etcd member's memory at a different moment: restored, a leader's memory
+can claim a follower acknowledged entries that the follower's older snapshot never had, and etcd
+panics ("tocommit(N) is out of range [lastIndex(M)]"), leaving the servers crash-looping after
+`labctl reset`. Powered off, each member keeps only what it wrote to disk, every member restarts
+from its own log and raft resynchronises them, as after a power cut of the whole lab. We chose
+that over K3s's `etcd-snapshot` + `--cluster-reset-restore-path` because a lab reset must bring
+back the machines too (files, packages, what the learner broke), not only the datastore, and a
+cluster reset rewrites membership on one server and needs the others' data wiped by hand.
+A single server on kine/SQLite has no peers to disagree with and keeps the faster live snapshot.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +35,8 @@ class VagrantBackend:
     lab_dir: Path
     provider: str
     boots_together: bool = False
+    # Halt every machine before saving, restore without starting, then boot them together.
+    powered_off: bool = False
 
     def _vagrant(self) -> VagrantLab:
         from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415 - edges load only when used
@@ -38,12 +52,23 @@ class VagrantBackend:
     def save(self, machines: tuple[str, ...], name: str, on_step: Step) -> None:
         self._require_created(machines)
         vagrant = self._vagrant()
+        if self.powered_off:
+            on_step(f"halting {len(machines)} machines so every etcd member is saved at rest")
+            vagrant.halt()
 
         def one(machine: str) -> None:
             on_step(f"{machine}: vagrant snapshot save {name}")
             vagrant.snapshot_save(machine, name)
 
-        each(machines, one)
+        try:
+            each(machines, one)
+        finally:
+            if self.powered_off:
+                self._boot(vagrant, machines, on_step, "booting them again")
+                # A rebooted VirtualBox machine may get another forwarded SSH port.
+                from labctl.lab.targets import save_targets  # noqa: PLC0415
+
+                save_targets(self.lab_dir, vagrant.ssh_targets())
 
     def restore(self, machines: tuple[str, ...], name: str, on_step: Step) -> None:
         self._require_created(machines)
@@ -56,15 +81,20 @@ class VagrantBackend:
                     f"`vagrant snapshot list {machine}` in {self.lab_dir} shows what it has",
                 )
             on_step(f"{machine}: vagrant snapshot restore {name}")
-            vagrant.snapshot_restore(machine, name)
+            vagrant.snapshot_restore(machine, name, start=not self.powered_off)
 
         each(machines, one)
         stopped = [m.name for m in vagrant.status() if m.name in machines and m.state != "running"]
         if stopped:
-            on_step(f"booting {', '.join(stopped)}: the snapshot left them stopped")
-            vagrant.up_all(
-                stopped, self.provider, lambda _m, _line: None, together=self.boots_together
-            )
+            self._boot(vagrant, tuple(stopped), on_step, "the snapshot left them stopped")
+
+    def _boot(
+        self, vagrant: VagrantLab, machines: tuple[str, ...], on_step: Step, why: str
+    ) -> None:
+        on_step(f"booting {', '.join(machines)}: {why}")
+        vagrant.up_all(
+            list(machines), self.provider, lambda _m, _line: None, together=self.boots_together
+        )
 
     def delete(self, machines: tuple[str, ...], name: str, on_step: Step) -> None:
         vagrant = self._vagrant()

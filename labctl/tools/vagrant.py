@@ -320,15 +320,16 @@ class VagrantLab:
                 f"the full log is {self.log_dir / f'vagrant-snapshot-save-{machine}.log'}",
             )
 
-    def snapshot_restore(self, machine: str, name: str) -> None:
-        """`vagrant snapshot restore --no-provision MACHINE NAME`.
+    def snapshot_restore(self, machine: str, name: str, *, start: bool = True) -> None:
+        """`vagrant snapshot restore --no-provision [--no-start] MACHINE NAME`.
 
-        VirtualBox halts the machine, restores and starts it; vagrant-libvirt reverts the domain
-        (running if the snapshot was taken running). Provisioners never run: labctl provisions.
+        VirtualBox halts the machine, restores and starts it (unless `start` is False);
+        vagrant-libvirt reverts the domain (running if the snapshot was taken running).
+        Provisioners never run: labctl provisions.
         """
         self._snapshot(
             f"restore {machine} {name}",
-            ["restore", "--no-provision", machine, name],
+            ["restore", "--no-provision", *([] if start else ["--no-start"]), machine, name],
             f"vagrant-snapshot-restore-{machine}.log",
         )
 
