@@ -18,7 +18,7 @@ from labctl import __version__, resources
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from pathlib import PurePosixPath
+    from pathlib import PurePath, PurePosixPath
 
     from labctl.plan import Plan
     from labctl.tools.ssh import SshTarget
@@ -52,6 +52,18 @@ class LabPaths:
     def gitlab_api_token_file(self) -> PurePosixPath:
         """Written by the gitlab role: the token the GitOps demo pushes with."""
         return self.lab_dir / "secrets" / "gitlab-api-token"
+
+
+def machine_marker(lab_dir: PurePath) -> str:
+    """What each VirtualBox VM and libvirt domain carries as its description: which lab directory
+    created it, so machines whose directory lost its `.vagrant/` (a CI checkout's clean) are
+    recognised as this lab's own. A digest: no user path on the hypervisor, nothing XML or a
+    shell would read specially (vagrant-libvirt writes the description into the domain XML as is).
+    """
+    import hashlib  # noqa: PLC0415
+
+    # as_posix: render sees the lab directory as a PurePosixPath, providers as a Path.
+    return "labctl-lab-" + hashlib.sha256(lab_dir.as_posix().encode()).hexdigest()[:20]
 
 
 def _to_yaml_value(value: Any) -> str:
@@ -135,6 +147,7 @@ def render(plan: Plan, paths: LabPaths) -> Mapping[str, str]:
         "provider": plan.provider,
         "version": __version__,
         "group_vars": group_vars(plan, paths),
+        "machine_marker": machine_marker(paths.lab_dir),
     }
     return {
         "Vagrantfile": env.get_template("Vagrantfile.j2").render(context),

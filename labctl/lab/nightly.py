@@ -206,10 +206,14 @@ def run_test(
     plan, lab_dir = runtime.plan, runtime.lab_dir
     checks_phase = next(p for p in plan.phases if p.name == "checks")
     with lab_lock(lab_dir, "test"):
-        if load_state(lab_dir, plan.name).phases.get("boot"):
-            with children_stop_on_interrupt():  # a cancel here must not orphan vagrant destroy
+        with children_stop_on_interrupt():  # a cancel here must not orphan vagrant destroy
+            if load_state(lab_dir, plan.name).phases.get("boot"):
                 for line in destroy_lab(plan, lab_dir):
                     on_note(f"(before the test) {line}")
+            # Machines of this lab whose records are gone (a CI checkout's clean wiped .labctl/
+            # after a killed night) would block the boot by name: they are this lab's, remove.
+            for line in plan.provider.remove_left_behind(plan, lab_dir):
+                on_note(f"(before the test) {line}")
         steps = {
             "preflight": lambda: _preflight(runtime),
             "up": lambda: _up(runtime),

@@ -150,6 +150,13 @@ class Provider(ABC):
         """Prepare the host before `vagrant up` (networks, leftovers of an interrupted boot);
         nothing to do by default, so not abstract."""
 
+    def remove_left_behind(self, plan: Plan, lab_dir: Path) -> Iterator[str]:
+        """Remove machines this lab directory created that its Vagrant no longer knows (its
+        `.vagrant/` was removed, as a CI checkout's clean does); one line per machine removed.
+        `labctl test` calls it before building; nothing by default."""
+        del plan, lab_dir
+        return iter(())
+
     def after_destroy(self, plan: Plan) -> Iterator[str]:
         """Remove what labctl put on the host for the lab besides its machines."""
         return iter(())

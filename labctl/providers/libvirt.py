@@ -19,7 +19,8 @@ from labctl.providers.base import Provider
 from labctl.render import ruby_string
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    import subprocess
+    from collections.abc import Iterator, Mapping, Sequence
 
     from labctl.doctor import HostFacts
     from labctl.plan import Plan
@@ -84,31 +85,58 @@ class Libvirt(Provider):
 
     def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
         """Refuse domain names another lab's domains hold on this host (labctl_<machine>)."""
-        import subprocess  # noqa: PLC0415 - only before a boot
-
         from labctl.providers import vm_names  # noqa: PLC0415
+        from labctl.render import machine_marker  # noqa: PLC0415
 
         del on_step
         if self.machines_remote(plan.lab):
             return  # the hypervisor's domains: not listed from here yet
-        try:
-            listed = subprocess.run(
-                ["virsh", "-c", LOCAL_URI, "list", "--all", "--uuid", "--name"],
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=LIBVIRT_TIMEOUT * 4,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return  # doctor's libvirt finding already says what is wrong with libvirtd
+        listed = _virsh("list", "--all", "--uuid", "--name")
         if listed.returncode != 0:
-            return
-        problems = vm_names.foreign_machines(
+            return  # doctor's libvirt finding already says what is wrong with libvirtd
+        wanted = {m.name: DOMAIN_PREFIX + m.name for m in plan.machines}
+        on_host = vm_names.parse_virsh_list(listed.stdout)
+        recorded = vm_names.recorded_ids(vagrant.lab_dir, self.name)
+        problems = vm_names.foreign_machines(wanted, on_host, recorded)
+        if problems:
+            own = vm_names.left_behind(
+                wanted, on_host, recorded, lambda uuid: _virsh("desc", uuid).stdout,
+                machine_marker(vagrant.lab_dir),
+            )  # fmt: skip
+            vm_names.refuse_foreign(
+                problems, "libvirt domain names taken", plan.lab.name, tuple(own),
+                "virsh undefine NAME --remove-all-storage",
+            )  # fmt: skip
+
+    def remove_left_behind(self, plan: Plan, lab_dir: Path) -> Iterator[str]:
+        """Stop and undefine domains with this lab's names and its directory's marker that its
+        `.vagrant/` no longer records, with their volumes and snapshot metadata."""
+        from labctl.errors import BootError  # noqa: PLC0415
+        from labctl.providers import vm_names  # noqa: PLC0415
+        from labctl.render import machine_marker  # noqa: PLC0415
+
+        if self.machines_remote(plan.lab):
+            return  # the hypervisor's domains: not listed from here yet
+        listed = _virsh("list", "--all", "--uuid", "--name")
+        if listed.returncode != 0:
+            return  # doctor's libvirt finding already says what is wrong with libvirtd
+        found = vm_names.left_behind(
             {m.name: DOMAIN_PREFIX + m.name for m in plan.machines},
             vm_names.parse_virsh_list(listed.stdout),
-            vm_names.recorded_ids(vagrant.lab_dir, self.name),
+            vm_names.recorded_ids(lab_dir, self.name),
+            lambda uuid: _virsh("desc", uuid).stdout,
+            machine_marker(lab_dir),
         )
-        vm_names.refuse_foreign(problems, "libvirt domain names taken", plan.lab.name)
+        for name, uuid in found.items():
+            _virsh("destroy", uuid)  # fails harmlessly when the domain is not running
+            gone = _virsh("undefine", uuid, "--remove-all-storage", "--snapshots-metadata")
+            if gone.returncode != 0:
+                raise BootError(
+                    f"could not remove domain {name} ({uuid}) an earlier run of this lab left: "
+                    f"{(gone.stderr or gone.stdout).strip()[-300:]}",
+                    f"remove it by hand: virsh undefine {name} --remove-all-storage",
+                )
+            yield f"removed domain {name} ({uuid}), left by an earlier run of this lab"
 
     def machines_dir(self, facts: HostFacts) -> Path:
         del facts
@@ -271,3 +299,16 @@ def _networks(plan: Plan, facts: HostFacts) -> Finding | None:
             f"pick another `network.cidr` in lab.yaml, outside {taken}",
         )
     return Finding("libvirt-network", "ok", f"no other libvirt network uses {cidr}")
+
+
+def _virsh(*args: str) -> subprocess.CompletedProcess[str]:
+    """`virsh -c qemu:///system ARGS`, never raising: a missing binary or a hang is non-zero."""
+    import subprocess  # noqa: PLC0415
+
+    argv = ["virsh", "-c", LOCAL_URI, *args]
+    try:
+        return subprocess.run(
+            argv, check=False, capture_output=True, text=True, timeout=LIBVIRT_TIMEOUT * 8
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(argv, 127, "", str(exc))

@@ -12,7 +12,8 @@ from labctl.doctor.parse import Version, dotted, normalize_arch, parse_networks_
 from labctl.providers.base import Provider
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import subprocess
+    from collections.abc import Iterator, Sequence
 
     from labctl.doctor import HostFacts
     from labctl.plan import Plan
@@ -57,29 +58,53 @@ class VirtualBox(Provider):
 
     def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
         """Refuse VM names another lab's VMs hold (vb.name is the machine name)."""
-        import subprocess  # noqa: PLC0415 - only before a boot
-
         from labctl.providers import vm_names  # noqa: PLC0415
+        from labctl.render import machine_marker  # noqa: PLC0415
 
         del on_step
-        try:
-            listed = subprocess.run(
-                ["VBoxManage", "list", "vms"],
-                check=False,
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return  # doctor's provider finding already says what is wrong with VirtualBox
+        listed = _vboxmanage("list", "vms")
         if listed.returncode != 0:
-            return
-        problems = vm_names.foreign_machines(
+            return  # doctor's provider finding already says what is wrong with VirtualBox
+        wanted = {m.name: m.name for m in plan.machines}
+        on_host = vm_names.parse_vbox_list_vms(listed.stdout)
+        recorded = vm_names.recorded_ids(vagrant.lab_dir, self.name)
+        problems = vm_names.foreign_machines(wanted, on_host, recorded)
+        if problems:
+            own = vm_names.left_behind(
+                wanted, on_host, recorded, _vbox_description, machine_marker(vagrant.lab_dir)
+            )
+            vm_names.refuse_foreign(
+                problems, "VirtualBox VM names taken", plan.lab.name, tuple(own),
+                "VBoxManage unregistervm NAME --delete",
+            )  # fmt: skip
+
+    def remove_left_behind(self, plan: Plan, lab_dir: Path) -> Iterator[str]:
+        """Power off and delete VMs with this lab's names and its directory's marker that its
+        `.vagrant/` no longer records (the VM, its disks and its snapshots)."""
+        from labctl.errors import BootError  # noqa: PLC0415
+        from labctl.providers import vm_names  # noqa: PLC0415
+        from labctl.render import machine_marker  # noqa: PLC0415
+
+        listed = _vboxmanage("list", "vms")
+        if listed.returncode != 0:
+            return  # doctor's provider finding already says what is wrong with VirtualBox
+        found = vm_names.left_behind(
             {m.name: m.name for m in plan.machines},
             vm_names.parse_vbox_list_vms(listed.stdout),
-            vm_names.recorded_ids(vagrant.lab_dir, self.name),
+            vm_names.recorded_ids(lab_dir, self.name),
+            _vbox_description,
+            machine_marker(lab_dir),
         )
-        vm_names.refuse_foreign(problems, "VirtualBox VM names taken", plan.lab.name)
+        for name, uuid in found.items():
+            _vboxmanage("controlvm", uuid, "poweroff")  # fails harmlessly when already off
+            gone = _vboxmanage("unregistervm", uuid, "--delete")
+            if gone.returncode != 0:
+                raise BootError(
+                    f"could not delete VM {name} ({uuid}) an earlier run of this lab left: "
+                    f"{(gone.stderr or gone.stdout).strip()[-300:]}",
+                    f"delete it by hand: VBoxManage unregistervm {uuid} --delete",
+                )
+            yield f"deleted VM {name} ({uuid}), left by an earlier run of this lab"
 
     def check_host_network(
         self, lab: ipaddress.IPv4Network, facts: HostFacts, fails: list[str], fixes: list[str]
@@ -284,3 +309,21 @@ def _cpu_virt(plan: Plan, facts: HostFacts) -> Finding:
             f"{FIRMWARE_FIX}; inside a VM, enable nested virtualization",
         )
     return Finding("cpu-virt", "ok", f"hardware virtualization: {', '.join(sorted(flags))}")
+
+
+def _vboxmanage(*args: str) -> subprocess.CompletedProcess[str]:
+    """`VBoxManage ARGS`, never raising: a missing binary or a hang is a non-zero return."""
+    import subprocess  # noqa: PLC0415
+
+    try:
+        return subprocess.run(
+            ["VBoxManage", *args], check=False, capture_output=True, text=True, timeout=120
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(["VBoxManage", *args], 127, "", str(exc))
+
+
+def _vbox_description(uuid: str) -> str:
+    from labctl.providers.vm_names import parse_vbox_description  # noqa: PLC0415
+
+    return parse_vbox_description(_vboxmanage("showvminfo", uuid, "--machinereadable").stdout)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from labctl.errors import PreflightFailedError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
 _VBOX_VM = re.compile(r'^"(?P<name>.*)" \{(?P<id>[0-9a-fA-F-]+)\}$')
@@ -62,11 +62,49 @@ def foreign_machines(
     ]
 
 
-def refuse_foreign(problems: Sequence[str], what: str, lab: str) -> None:
-    """Raise the preflight failure for `problems`, if any."""
-    if problems:
-        raise PreflightFailedError(
-            {"machine-names": f"{what}: " + "; ".join(problems)},
-            hint=f"another lab named {lab} (another directory?) uses these names: destroy it "
-            "there (`labctl destroy`), or give this lab another `name:` in lab.yaml",
+def refuse_foreign(
+    problems: Sequence[str], what: str, lab: str, own: Sequence[str] = (), delete: str = ""
+) -> None:
+    """Raise the preflight failure for `problems`, if any. `own`: the taken names that carry
+    this lab directory's marker (left by an earlier run of it); `delete`: how to delete one."""
+    if not problems:
+        return
+    hint = (
+        f"another lab named {lab} (another directory?) uses these names: destroy it there "
+        "(`labctl destroy`), or give this lab another `name:` in lab.yaml"
+    )
+    if own:
+        hint = (
+            f"{', '.join(own)} {'was' if len(own) == 1 else 'were'} made by an earlier run of "
+            "this lab whose .labctl/ is gone: `labctl test` removes such machines before it "
+            f"builds, or delete them by hand ({delete})"
         )
+    raise PreflightFailedError({"machine-names": f"{what}: " + "; ".join(problems)}, hint=hint)
+
+
+_VBOX_DESCRIPTION = re.compile(r'^description="(?P<text>[^"]*)"$', re.MULTILINE)
+
+
+def parse_vbox_description(showvminfo: str) -> str:
+    """The description from `VBoxManage showvminfo UUID --machinereadable` ('' when none)."""
+    match = _VBOX_DESCRIPTION.search(showvminfo)
+    return match["text"] if match else ""
+
+
+def left_behind(
+    wanted: Mapping[str, str],
+    on_host: Mapping[str, str],
+    recorded: Mapping[str, str],
+    marker_of: Callable[[str], str],
+    marker: str,
+) -> dict[str, str]:
+    """Machines of the plan (machine name -> name on the host) that exist on the host, carry
+    this lab directory's `marker` (labctl.render.machine_marker) and whose ids this lab's Vagrant
+    does not record: left by an earlier run whose `.vagrant/` is gone. Host name -> id.
+    `marker_of(id)` reads a machine's description."""
+    found = {}
+    for machine, host_name in wanted.items():
+        ident = on_host.get(host_name)
+        if ident and recorded.get(machine) != ident and marker_of(ident).strip() == marker:
+            found[host_name] = ident
+    return found

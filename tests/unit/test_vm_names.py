@@ -123,3 +123,26 @@ def test_this_labs_own_libvirt_domain_is_fine(
     id_file.parent.mkdir(parents=True)
     id_file.write_text(OURS)
     _libvirt_boot_check(lab_dir, node, monkeypatch)
+
+
+def test_a_domain_an_earlier_run_of_this_lab_left_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 21 item 3: the lab's .labctl/ is gone but its domain, marked with the lab
+    directory's marker in its description, is not: the refusal says `labctl test` removes it."""
+    from labctl.render import machine_marker
+
+    lab_dir = tmp_path / "lab"
+    node = tmp_path / "node.xml"
+    marked = NODE.format(uuid=OURS).replace(
+        "<memory>", f"<description>{machine_marker(lab_dir)}</description>\n    <memory>"
+    )
+    node.write_text(marked)
+    with pytest.raises(PreflightFailedError) as caught:
+        _libvirt_boot_check(lab_dir, node, monkeypatch)
+    assert caught.value.hint.startswith("labctl_demo-server-1 was made by an earlier run of this")
+    assert "`labctl test` removes such machines" in caught.value.hint
+    node.write_text(NODE.format(uuid=OURS))  # unmarked: another directory's, as before
+    with pytest.raises(PreflightFailedError) as caught:
+        _libvirt_boot_check(lab_dir, node, monkeypatch)
+    assert "give this lab another `name:`" in caught.value.hint
