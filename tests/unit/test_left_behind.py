@@ -23,6 +23,7 @@ from labctl.errors import BootError
 from labctl.providers import libvirt as libvirt_module
 from labctl.providers import virtualbox as vbox_module
 from labctl.providers import vm_names
+from labctl.providers.lxc import containers
 from labctl.registry import plan_lab
 from labctl.render import LabPaths, machine_marker, render
 from labctl.spec.loader import parse_lab
@@ -200,3 +201,24 @@ def test_left_behind_is_pure_and_reads_descriptions_only_of_candidates() -> None
     )
     assert found == {"a": "1"}
     assert read == ["1"]
+
+
+def test_lxc_reads_the_marker_vagrant_lxc_writes_into_the_container_config(tmp_path: Path) -> None:
+    plan = plan_lab(parse_lab(spec_text("default", "lxc")).lab)
+    vagrantfile = render(plan, LabPaths(tmp_path))["Vagrantfile"]
+    assert vagrantfile.count(f'"LABCTL_LAB={machine_marker(tmp_path)}"') == len(plan.machines)
+    # vagrant-lxc 1.4's write_customizations: "lxc.#{key}=#{value}" between VAGRANT markers.
+    config = (
+        "lxc.rootfs.path = dir:/var/lib/lxc/demo-server-1/rootfs\n# VAGRANT-BEGIN\n"
+        f"lxc.environment=LABCTL_LAB={machine_marker(tmp_path)}\nlxc.net.0.type=veth\n"
+        "# VAGRANT-END\n"
+    )
+    assert containers.parse_marker(config) == machine_marker(tmp_path)
+    assert containers.parse_marker("lxc.net.0.type = veth\n") is None
+
+
+def test_lxc_removes_only_its_own_unknown_containers() -> None:
+    marks = {"a": "ours", "b": "theirs", "c": None}
+    assert containers.foreign(marks, "ours", boot_began=True) == ["b"]
+    # Never began a boot here: an unmarked container is another lab's (interrupted) one.
+    assert containers.foreign(marks, "ours", boot_began=False) == ["b", "c"]

@@ -64,14 +64,34 @@ class Lxc(Provider):
         )
 
     def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
-        """The lab bridge with its NAT, and no container left by an interrupted boot."""
-        from labctl.providers.lxc.containers import remove_orphans  # noqa: PLC0415
+        """The lab bridge with its NAT, and no container this lab left (an interrupted boot, a
+        removed `.labctl/`); another directory's containers of the same names are refused."""
+        from labctl.lab.state import load_state  # noqa: PLC0415
+        from labctl.providers import vm_names  # noqa: PLC0415
+        from labctl.providers.lxc.containers import (  # noqa: PLC0415
+            container_marker,
+            existing,
+            foreign,
+            remove_orphans,
+        )
         from labctl.providers.lxc.network import ensure_lab_network  # noqa: PLC0415
+        from labctl.render import machine_marker  # noqa: PLC0415
 
+        unknown = existing(m.name for m in vagrant.status() if m.state == "not_created")
+        if unknown:
+            began = load_state(vagrant.lab_dir, plan.name).phases.get("boot") is not None
+            marks = {name: container_marker(name) for name in unknown}
+            vm_names.refuse_foreign(
+                [
+                    f"{name} already exists and is not this lab's"
+                    for name in foreign(marks, machine_marker(vagrant.lab_dir), began)
+                ],
+                "lxc container names taken",
+                plan.lab.name,
+            )
+            for name in remove_orphans(unknown):
+                on_step(f"{name}: removed a container an earlier run of this lab left")
         ensure_lab_network(plan.name, plan.network.cidr)
-        unknown = [m.name for m in vagrant.status() if m.state == "not_created"]
-        for name in remove_orphans(unknown):
-            on_step(f"{name}: removed a container an interrupted boot left")
 
     def after_destroy(self, plan: Plan) -> Iterator[str]:
         from labctl.providers.lxc.network import remove_lab_network  # noqa: PLC0415
