@@ -62,6 +62,22 @@ ImageToolOption = Annotated[
 ]
 
 
+class Arch(StrEnum):
+    AMD64 = "amd64"
+    ARM64 = "arm64"
+
+
+ArchOption = Annotated[
+    Arch | None,
+    typer.Option(
+        "--arch",
+        help="The lab machines' architecture (default: this host's, which the machines share: "
+        "fetch with --arch arm64 for Apple Silicon or arm64 venue hosts).",
+        show_default=False,
+    ),
+]
+
+
 def parse_base_urls(values: list[str] | None) -> dict[str, str]:
     """`--base-url k3s=https://mirror/k3s` options as {kind: url}; a bad one is a usage error."""
     from labctl.errors import UsageError  # noqa: PLC0415
@@ -91,6 +107,7 @@ def fetch(
     file: SpecArg = None,
     base_url: BaseUrlOption = None,
     image_tool: ImageToolOption = ImageTool.AUTO,
+    arch: ArchOption = None,
     output: FormatOption = Format.TEXT,
 ) -> None:
     """Download the box, K3s, Argo CD and GitLab files this lab needs, with manifest.json.
@@ -110,6 +127,7 @@ def fetch(
         directory,
         base_urls=urls,
         image_tool=image_tool.value,
+        arch=arch.value if arch else None,
         on_line=None if quiet else (lambda text: OUT.line(f"  {text}")),
     )
     if output is Format.JSON:
@@ -133,6 +151,7 @@ def _summary(manifest: Manifest, directory: Path) -> None:
 def verify(
     directory: DirOption,
     file: SpecArg = None,
+    arch: ArchOption = None,
     output: FormatOption = Format.TEXT,
 ) -> None:
     """Check DIR against this lab: every file present and matching its recorded sha256.
@@ -145,7 +164,7 @@ def verify(
     plan = _plan(file)
     if not directory.is_dir():
         raise BundleError(f"--dir {directory}: no such directory", bundle.fetch_hint(directory))
-    problems = bundle.verify(plan, directory)
+    problems = bundle.verify(plan, directory, arch=arch.value if arch else None)
     fatal = [p for p in problems if p.fatal]
     if output is Format.JSON:
         OUT.json(

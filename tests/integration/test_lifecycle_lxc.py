@@ -66,6 +66,18 @@ def lab(  # type: ignore[no-untyped-def]
         testbed_times[f"lifecycle {number:02d} labctl {command}"] = seconds
 
 
+def another_directory_is_refused(workdir: Path, offline: Path) -> None:
+    """The same lab name from another directory: its `up` refuses the running lab's containers
+    (they carry the first directory's marker) instead of removing them as leftovers of its own."""
+    other = workdir / "elsewhere"
+    other.mkdir()
+    (other / "lab.yaml").write_text(SPEC)
+    clash = labctl(other, "up", "--offline", str(offline), "--until", "boot", check=False)
+    assert clash.returncode == 3, clash.stdout + clash.stderr
+    assert f"{LAB}-server-1 already exists and is not this lab's" in clash.stderr
+    assert containers() == set(MACHINES)
+
+
 def test_up_status_ssh_kubeconfig_halt_up_destroy(lab) -> None:  # type: ignore[no-untyped-def]
     workdir, offline = lab
     lab_dir = workdir / ".labctl" / LAB
@@ -87,15 +99,7 @@ def test_up_status_ssh_kubeconfig_halt_up_destroy(lab) -> None:  # type: ignore[
     assert f"export KUBECONFIG={lab_dir / 'kubeconfig'}" in up.stdout
     assert containers() == set(MACHINES)
 
-    # The same lab name from another directory: its `up` refuses the running lab's containers
-    # (they carry this directory's marker) instead of removing them as leftovers of its own.
-    other = workdir / "elsewhere"
-    other.mkdir()
-    (other / "lab.yaml").write_text(SPEC)
-    clash = labctl(other, "up", "--offline", str(offline), "--until", "boot", check=False)
-    assert clash.returncode == 3, clash.stdout + clash.stderr
-    assert f"{LAB}-server-1 already exists and is not this lab's" in clash.stderr
-    assert containers() == set(MACHINES)
+    another_directory_is_refused(workdir, offline)
 
     status = json.loads(labctl(workdir, "status", "-o", "json").stdout)
     assert [(m["name"], m["state"], m["ip"]) for m in status["machines"]] == [

@@ -22,6 +22,14 @@ if TYPE_CHECKING:
 ROLES = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
 
 
+@pytest.fixture(autouse=True)
+def _amd64_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests' bundles are amd64 ones, on whatever host runs them."""
+    import platform
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+
+
 def plan_of(**spec: Any) -> Plan:
     return plan_lab(Lab.model_validate({"name": "demo", **spec}))
 
@@ -34,7 +42,7 @@ def names(items: list[bundle.BundleItem]) -> list[str]:
 
 
 def test_default_lab_needs_the_box_and_the_k3s_release_files() -> None:
-    items = bundle.bundle_items(plan_of())
+    items = bundle.bundle_items(plan_of(), arch="amd64")
     assert names(items) == [
         "box-bento-ubuntu-24.04-virtualbox.box",
         "sha256sum-amd64.txt",
@@ -53,7 +61,9 @@ def test_default_lab_needs_the_box_and_the_k3s_release_files() -> None:
 
 
 def test_argocd_adds_its_manifest_at_the_pinned_tag() -> None:
-    items = bundle.bundle_items(plan_of(addons={"argocd": {"enabled": True, "version": "v2.13.3"}}))
+    items = bundle.bundle_items(
+        plan_of(addons={"argocd": {"enabled": True, "version": "v2.13.3"}}), arch="amd64"
+    )
     manifest = next(i for i in items if i.kind == "argocd")
     assert manifest.name == "argocd-install.yaml"
     assert manifest.source == (
@@ -88,7 +98,7 @@ def test_argocd_images_come_from_the_manifest_each_once_and_optional() -> None:
         "public.ecr.aws/docker/library/redis:7.0.15-alpine",
     ]
     items = bundle.bundle_items(
-        plan_of(addons={"argocd": {"enabled": True}}), argocd_manifest=ARGOCD_MANIFEST
+        plan_of(addons={"argocd": {"enabled": True}}), arch="amd64", argocd_manifest=ARGOCD_MANIFEST
     )
     images = [i for i in items if i.kind == "argocd-image"]
     assert names(images) == [
@@ -108,7 +118,7 @@ def test_gitlab_package_comes_from_the_apt_index_of_the_box_os_release(
     plan = plan_of(
         provider=provider, addons={"gitlab": {"enabled": True, "version": "17.9.2-ce.0"}}
     )
-    gitlab = bundle.bundle_items(plan)[-1]
+    gitlab = bundle.bundle_items(plan, arch="amd64")[-1]
     index = (
         f"https://packages.gitlab.com/gitlab/gitlab-ce/ubuntu/{codename}"
         f"/dists/{codename}/main/binary-amd64/Packages"
@@ -119,7 +129,7 @@ def test_gitlab_package_comes_from_the_apt_index_of_the_box_os_release(
 
 def test_gitlab_on_a_box_of_unknown_os_release_says_so() -> None:
     plan = plan_of(box="someone/mystery", addons={"gitlab": {"enabled": True}})
-    gitlab = bundle.bundle_items(plan)[-1]
+    gitlab = bundle.bundle_items(plan, arch="amd64")[-1]
     assert gitlab.checksum.kind == "none"
     assert "cannot tell the OS release of box someone/mystery" in gitlab.source
 
@@ -129,7 +139,7 @@ def test_gitlab_on_a_box_of_unknown_os_release_says_so() -> None:
     [("v1.31.12+k3s1", "v1.31.12%2Bk3s1"), ("v1.30.4+k3s2", "v1.30.4%2Bk3s2")],
 )
 def test_k3s_urls_escape_the_plus_of_each_version(version: str, path: str) -> None:
-    items = bundle.bundle_items(plan_of(k3s={"version": version}))
+    items = bundle.bundle_items(plan_of(k3s={"version": version}), arch="amd64")
     assert {i.source for i in items if i.kind == "k3s"} == {
         f"https://github.com/k3s-io/k3s/releases/download/{path}/{name}"
         for name in ("k3s", "sha256sum-amd64.txt", "k3s-airgap-images-amd64.tar.zst")
@@ -139,7 +149,7 @@ def test_k3s_urls_escape_the_plus_of_each_version(version: str, path: str) -> No
 def test_base_urls_replace_each_upstream() -> None:
     mirror = {k: f"http://127.0.0.1:9/{k}/" for k in bundle.DEFAULT_BASE_URLS}
     plan = plan_of(addons={"argocd": {"enabled": True}, "gitlab": {"enabled": True}})
-    sources = {i.name: i.source for i in bundle.bundle_items(plan, base_urls=mirror)}
+    sources = {i.name: i.source for i in bundle.bundle_items(plan, arch="amd64", base_urls=mirror)}
     assert sources["k3s"] == "http://127.0.0.1:9/k3s/v1.31.12%2Bk3s1/k3s"
     assert sources["argocd-install.yaml"] == (
         "http://127.0.0.1:9/argocd/v2.14.11/manifests/install.yaml"
@@ -165,14 +175,14 @@ def _role_value(role: str, key: str, **context: str) -> str:
 
 
 def test_file_names_are_the_ones_the_roles_read() -> None:
-    binary, sums, images = bundle.k3s_asset_names()
+    binary, sums, images = bundle.k3s_asset_names("amd64")
     assert _role_value("k3s_binary", "k3s_binary_name", k3s_binary_arch="amd64") == binary
     assert _role_value("k3s_binary", "k3s_binary_sums_name", k3s_binary_arch="amd64") == sums
     assert _role_value("k3s_binary", "k3s_binary_images_name", k3s_binary_arch="amd64") == images
     assert _role_value("argocd", "argocd_offline_manifest") == "argocd-install.yaml"
     assert _role_value(
         "gitlab", "gitlab_deb_name", gitlab_version="17.11.7-ce.0", gitlab_arch="amd64"
-    ) == bundle.gitlab_deb_name("17.11.7-ce.0")
+    ) == bundle.gitlab_deb_name("17.11.7-ce.0", "amd64")
 
 
 # --- parsers ---------------------------------------------------------------------------------
@@ -213,7 +223,7 @@ Filename: pool/noble/main/g/gitlab-ce/gitlab-ce_17.11.7-ce.0_amd64.deb
 
 
 def test_find_apt_package_picks_the_version_and_architecture() -> None:
-    found = bundle.find_apt_package(PACKAGES, "gitlab-ce", "17.11.7-ce.0")
+    found = bundle.find_apt_package(PACKAGES, "gitlab-ce", "17.11.7-ce.0", "amd64")
     assert found == bundle.AptPackage(
         "pool/noble/main/g/gitlab-ce/gitlab-ce_17.11.7-ce.0_amd64.deb", "3" * 64, 30
     )
@@ -221,7 +231,7 @@ def test_find_apt_package_picks_the_version_and_architecture() -> None:
 
 def test_find_apt_package_names_what_is_not_there() -> None:
     with pytest.raises(BundleError, match=r"gitlab-ce 17\.0\.0-ce\.0 \(amd64\) is not in"):
-        bundle.find_apt_package(PACKAGES, "gitlab-ce", "17.0.0-ce.0")
+        bundle.find_apt_package(PACKAGES, "gitlab-ce", "17.0.0-ce.0", "amd64")
 
 
 @pytest.mark.parametrize(
@@ -281,16 +291,16 @@ METADATA: dict[str, Any] = {
 
 
 def test_choose_box_takes_the_newest_matching_version_for_the_provider_and_arch() -> None:
-    chosen = bundle.choose_box(METADATA, "virtualbox", None)
+    chosen = bundle.choose_box(METADATA, "virtualbox", None, "amd64")
     assert chosen == bundle.BoxDownload("202502.21.0", "https://x/202502.box", "ab" * 32, "sha256")
-    older = bundle.choose_box(METADATA, "virtualbox", "< 202502")
+    older = bundle.choose_box(METADATA, "virtualbox", "< 202502", "amd64")
     assert older.url == "https://x/old.box"
-    assert bundle.choose_box(METADATA, "libvirt", None).version == "202510.26.0"
+    assert bundle.choose_box(METADATA, "libvirt", None, "amd64").version == "202510.26.0"
 
 
 def test_choose_box_without_a_match_names_box_provider_and_constraint() -> None:
     with pytest.raises(BundleError, match=r"bento/ubuntu-24.04 has no lxc version matching"):
-        bundle.choose_box(METADATA, "lxc", ">= 1")
+        bundle.choose_box(METADATA, "lxc", ">= 1", "amd64")
 
 
 def test_parse_box_list_reads_vagrant_machine_readable_output() -> None:
@@ -366,7 +376,7 @@ def make_bundle(directory: Path, plan: Plan) -> dict[str, bytes]:
     directory.mkdir(exist_ok=True)
     content = {
         i.name: f"stand-in for {i.name}\n".encode()
-        for i in bundle.bundle_items(plan)
+        for i in bundle.bundle_items(plan, arch="amd64")
         if i.name != "sha256sum-amd64.txt"
     }
     sums = "".join(
@@ -492,3 +502,26 @@ def test_up_offline_check_asks_only_for_what_the_roles_read(tmp_path: Path) -> N
         f"{directory / 'argocd-install.yaml'}: missing; needed by the argocd role "
         "(the install manifest)"
     ]
+
+
+def test_an_arm64_lab_needs_the_arm64_assets() -> None:
+    plan = plan_of(addons={"gitlab": {"enabled": True}})
+    got = names(bundle.bundle_items(plan, arch="arm64"))
+    assert got[1:4] == ["sha256sum-arm64.txt", "k3s-arm64", "k3s-airgap-images-arm64.tar.zst"]
+    assert got[-1] == "gitlab-ce_17.11.7-ce.0_arm64.deb"
+    gitlab = bundle.bundle_items(plan, arch="arm64")[-1]
+    assert gitlab.checksum.url is not None
+    assert gitlab.checksum.url.endswith("/binary-arm64/Packages")
+
+
+def test_an_amd64_bundle_on_an_arm64_host_names_what_its_machines_lack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platform
+
+    plan = plan_of()
+    make_bundle(tmp_path / "b", plan)
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")  # an Apple Silicon Mac
+    fatal = {p.name for p in bundle.verify(plan, tmp_path / "b") if p.fatal}
+    assert fatal == {"sha256sum-arm64.txt", "k3s-arm64", "k3s-airgap-images-arm64.tar.zst"}
+    assert bundle.verify(plan, tmp_path / "b", arch="amd64") == []

@@ -2,7 +2,8 @@
 
 A workshop room without Wi-Fi runs `labctl up --offline DIR`; `labctl bundle fetch --dir DIR`
 fills DIR on a machine with internet. File names are exactly the ones the roles read from
-`labctl_offline_dir` (playbooks/roles/*/vars/main.yml and defaults/main.yml):
+`labctl_offline_dir` (playbooks/roles/*/vars/main.yml and defaults/main.yml), shown for amd64
+machines (arm64: k3s-arm64, sha256sum-arm64.txt, ..._arm64.deb; `--arch`, default the host's):
 
     k3s, sha256sum-amd64.txt, k3s-airgap-images-amd64.tar.zst   k3s_binary (K3s release assets)
     argocd-install.yaml                                           argocd (install manifest)
@@ -46,7 +47,6 @@ from labctl.workshop.bundle.fetch import (
     save_image,
 )
 from labctl.workshop.bundle.items import (
-    ARCH,
     CHUNK,
     DEFAULT_BASE_URLS,
     DOWNLOAD_TIMEOUT,
@@ -70,6 +70,7 @@ from labctl.workshop.bundle.items import (
     gitlab_deb_name,
     gitlab_packages_url,
     gitlab_repo_url,
+    host_arch,
     image_file_name,
     k3s_asset_names,
     k3s_asset_url,
@@ -97,7 +98,6 @@ from labctl.workshop.bundle.versions import (
 )
 
 __all__ = [
-    "ARCH",
     "CHUNK",
     "DEFAULT_BASE_URLS",
     "DOWNLOAD_TIMEOUT",
@@ -127,6 +127,7 @@ __all__ = [
     "gitlab_deb_name",
     "gitlab_packages_url",
     "gitlab_repo_url",
+    "host_arch",
     "image_file_name",
     "image_tool_available",
     "incomplete_error",

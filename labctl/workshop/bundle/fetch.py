@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
     from labctl.plan import Plan
 from labctl.workshop.bundle.items import (
-    ARCH,
     CHUNK,
     DEFAULT_BASE_URLS,
     DOWNLOAD_TIMEOUT,
@@ -32,6 +31,7 @@ from labctl.workshop.bundle.items import (
     NotFetched,
     bundle_items,
     find_apt_package,
+    host_arch,
     k3s_asset_names,
     parse_sums,
 )
@@ -158,8 +158,10 @@ def fetch(
     on_line: Callable[[str], None] | None = None,
     image_tool: str | None = None,
     use_box_store: bool = True,
+    arch: str | None = None,
 ) -> Manifest:
     """Fill DIR with this plan's bundle and write manifest.json; files already right are kept.
+    `arch`: the lab machines' architecture (this host's when None).
 
     Every failure is collected; the manifest records what did arrive, then a BundleError names
     each file that did not. `image_tool`: "auto" (None) finds skopeo or a working docker,
@@ -179,18 +181,20 @@ def fetch(
         on_line or (lambda _line: None),
     )
     urls = {**DEFAULT_BASE_URLS, **(base_urls or {})}
-    items = bundle_items(plan, base_urls=urls)
+    arch = arch or host_arch()
+    run.say(f"for {arch} machines")
+    items = bundle_items(plan, arch=arch, base_urls=urls)
     sums: dict[str, str] | None = None  # the K3s release's, once its file is in DIR
     for item in items:
         try:
             if item.kind == "box":
-                _fetch_box(run, plan, item, use_box_store=use_box_store)
+                _fetch_box(run, plan, item, arch, use_box_store=use_box_store)
             elif item.kind == "gitlab":
-                _fetch_gitlab(run, plan, item)
+                _fetch_gitlab(run, plan, item, arch)
             elif item.checksum.kind == "sums-file":
                 if sums is None:
                     raise BundleError(
-                        f"skipped: {k3s_asset_names()[1]}, which it is checked against, "
+                        f"skipped: {k3s_asset_names(arch)[1]}, which it is checked against, "
                         "could not be fetched"
                     )
                 expected = sums.get(item.checksum.entry or "")
@@ -202,7 +206,7 @@ def fetch(
                     )
             elif not run.keep_if_good(item, None):
                 run.record(run.download(item.source, item.name), None)
-            if item.name == k3s_asset_names()[1]:
+            if item.name == k3s_asset_names(arch)[1]:
                 sums = parse_sums((directory / item.name).read_text(encoding="utf-8"))
         except (BundleError, OSError, ValueError) as exc:
             run.errors.append(f"{item.name}: {_reason(exc)} (from {item.source})")
@@ -211,10 +215,10 @@ def fetch(
     if plan.lab.addons.argocd.enabled and argocd_text is not None:
         images = [
             i
-            for i in bundle_items(plan, base_urls=urls, argocd_manifest=argocd_text)
+            for i in bundle_items(plan, arch=arch, base_urls=urls, argocd_manifest=argocd_text)
             if i.kind == "argocd-image"
         ]
-        _fetch_images(run, images, image_tool)
+        _fetch_images(run, images, image_tool, arch)
     manifest = Manifest(
         labctl_version=__version__,
         lab=plan.name,
@@ -248,7 +252,7 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _fetch_gitlab(run: _Fetcher, plan: Plan, item: BundleItem) -> None:
+def _fetch_gitlab(run: _Fetcher, plan: Plan, item: BundleItem, arch: str) -> None:
     if item.checksum.kind != "apt-packages" or item.checksum.url is None:
         raise BundleError(
             f"cannot tell which OS release box {plan.box} runs, and GitLab builds "
@@ -258,7 +262,7 @@ def _fetch_gitlab(run: _Fetcher, plan: Plan, item: BundleItem) -> None:
         return
     version = plan.lab.addons.gitlab.version
     index = run.get_bytes(item.checksum.url).decode("utf-8", "replace")
-    package = find_apt_package(index, "gitlab-ce", version)
+    package = find_apt_package(index, "gitlab-ce", version, arch)
     if run.keep_if_good(item, package.sha256):
         return
     repo = item.checksum.url.split("/dists/", 1)[0]
@@ -267,7 +271,9 @@ def _fetch_gitlab(run: _Fetcher, plan: Plan, item: BundleItem) -> None:
     run.record(entry, item.checksum.url)
 
 
-def _fetch_box(run: _Fetcher, plan: Plan, item: BundleItem, *, use_box_store: bool) -> None:
+def _fetch_box(
+    run: _Fetcher, plan: Plan, item: BundleItem, arch: str, *, use_box_store: bool
+) -> None:
     lab = plan.lab
     box, provider, constraint = plan.box, lab.provider, lab.box_version
     if use_box_store:
@@ -290,7 +296,7 @@ def _fetch_box(run: _Fetcher, plan: Plan, item: BundleItem, *, use_box_store: bo
     if run.keep_verified(item):
         return
     metadata = json.loads(run.get_bytes(item.source, accept="application/json"))
-    chosen = choose_box(metadata, provider, constraint)
+    chosen = choose_box(metadata, provider, constraint, arch)
     checksum_type = (chosen.checksum_type or "").lower()
     if checksum_type == "sha256" and chosen.checksum:
         if run.keep_if_good(item, chosen.checksum):
@@ -360,8 +366,8 @@ def image_tool_available() -> str | None:
     return None
 
 
-def save_image(tool: str, image: str, target: Path) -> None:
-    """Save `image` (linux/amd64) as a docker-archive tar, which K3s imports from agent/images."""
+def save_image(tool: str, image: str, target: Path, arch: str) -> None:
+    """Save `image` (linux/`arch`) as a docker-archive tar, which K3s imports from agent/images."""
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".image-") as work:
         tar = Path(work) / "image.tar"
         if tool == "skopeo":
@@ -372,14 +378,14 @@ def save_image(tool: str, image: str, target: Path) -> None:
                     "--override-os",
                     "linux",
                     "--override-arch",
-                    ARCH,
+                    arch,
                     f"docker://{image}",
                     f"docker-archive:{tar}:{image}",
                 ]
             ]
         else:
             steps = [
-                ["docker", "pull", "--platform", f"linux/{ARCH}", image],
+                ["docker", "pull", "--platform", f"linux/{arch}", image],
                 ["docker", "save", "-o", str(tar), image],
             ]
         for argv in steps:
@@ -391,7 +397,9 @@ def save_image(tool: str, image: str, target: Path) -> None:
         tar.replace(target)
 
 
-def _fetch_images(run: _Fetcher, images: list[BundleItem], image_tool: str | None) -> None:
+def _fetch_images(
+    run: _Fetcher, images: list[BundleItem], image_tool: str | None, arch: str
+) -> None:
     tool = image_tool_available() if image_tool in {None, "auto"} else image_tool
     if tool in {None, "none"}:
         reason = (
@@ -408,7 +416,7 @@ def _fetch_images(run: _Fetcher, images: list[BundleItem], image_tool: str | Non
         if run.keep_if_good(item, None):
             continue
         try:
-            save_image(str(tool), item.source, run.directory / item.name)
+            save_image(str(tool), item.source, run.directory / item.name, arch)
         except (BundleError, OSError, subprocess.TimeoutExpired) as exc:
             run.skipped[item.name] = NotFetched(item.name, item.source, _reason(exc))
             run.say(f"not fetched {item.name}: {_reason(exc)}")

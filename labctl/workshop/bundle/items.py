@@ -23,9 +23,15 @@ MANIFEST = "manifest.json"
 MANIFEST_SCHEMA = 1
 
 
-# Bundles carry amd64 assets only. Machines pick their K3s assets by their own architecture
-# (labctl_arch, from Ansible's facts), so an offline arm64 lab does not find k3s-arm64 here.
-ARCH = "amd64"
+def host_arch() -> str:
+    """The architecture a bundle is for unless told otherwise: this host's, in K3s's and
+    Debian's names (amd64, arm64). Every provider runs the lab's machines natively, so they
+    share it, and the roles pick their files by the machine's own (labctl_arch, from facts)."""
+    import platform  # noqa: PLC0415
+
+    from labctl.doctor.parse import normalize_arch  # noqa: PLC0415
+
+    return normalize_arch(platform.machine()) or "amd64"
 
 
 # Where each kind of artifact comes from; `base_urls` overrides any of these (tests, mirrors).
@@ -161,7 +167,7 @@ def k3s_asset_url(version: str, asset: str, base: str = DEFAULT_BASE_URLS["k3s"]
     return f"{base.rstrip('/')}/{quote(version, safe='')}/{asset}"
 
 
-def k3s_asset_names(arch: str = ARCH) -> tuple[str, str, str]:
+def k3s_asset_names(arch: str) -> tuple[str, str, str]:
     """(binary, sums, airgap images): the names K3s publishes and k3s_binary/vars reads."""
     binary = "k3s" if arch == "amd64" else f"k3s-{arch}"
     return binary, f"sha256sum-{arch}.txt", f"k3s-airgap-images-{arch}.tar.zst"
@@ -171,7 +177,7 @@ def argocd_manifest_url(version: str, base: str = DEFAULT_BASE_URLS["argocd"]) -
     return f"{base.rstrip('/')}/{version}/manifests/install.yaml"
 
 
-def gitlab_deb_name(version: str, arch: str = ARCH) -> str:
+def gitlab_deb_name(version: str, arch: str) -> str:
     """gitlab_deb_name in playbooks/roles/gitlab/vars/main.yml."""
     return f"gitlab-ce_{version}_{arch}.deb"
 
@@ -182,7 +188,7 @@ def gitlab_repo_url(distro: str, codename: str, base: str = DEFAULT_BASE_URLS["g
 
 
 def gitlab_packages_url(
-    distro: str, codename: str, arch: str = ARCH, base: str = DEFAULT_BASE_URLS["gitlab"]
+    distro: str, codename: str, arch: str, base: str = DEFAULT_BASE_URLS["gitlab"]
 ) -> str:
     repo = gitlab_repo_url(distro, codename, base)
     return f"{repo}/dists/{codename}/main/binary-{arch}/Packages"
@@ -219,10 +225,12 @@ def box_release(box: str) -> tuple[str, str] | None:
 def bundle_items(
     plan: Plan,
     *,
+    arch: str,
     base_urls: Mapping[str, str] | None = None,
     argocd_manifest: str | None = None,
 ) -> list[BundleItem]:
-    """Everything `up` would download for this plan, in fetch order (sums before what they sum).
+    """Everything `up` would download for this plan's machines of architecture `arch`, in fetch
+    order (sums before what they sum).
 
     The Argo CD images are known only from the manifest's text; pass it to list them.
     """
@@ -230,7 +238,7 @@ def bundle_items(
     lab = plan.lab
     box = plan.box
     items = [_box_item(box, lab.provider, lab.box_version, urls["vagrant"])]
-    binary, sums, images = k3s_asset_names()
+    binary, sums, images = k3s_asset_names(arch)
     sums_url = k3s_asset_url(lab.k3s.version, sums, urls["k3s"])
     items += [
         BundleItem(
@@ -278,7 +286,7 @@ def bundle_items(
                 for image in manifest_images(argocd_manifest)
             ]
     if lab.addons.gitlab.enabled:
-        items.append(_gitlab_item(box, lab.addons.gitlab.version, urls["gitlab"]))
+        items.append(_gitlab_item(box, lab.addons.gitlab.version, urls["gitlab"], arch))
     return items
 
 
@@ -292,9 +300,9 @@ def _box_item(box: str, provider: str, constraint: str | None, base: str) -> Bun
     )
 
 
-def _gitlab_item(box: str, version: str, base: str) -> BundleItem:
+def _gitlab_item(box: str, version: str, base: str, arch: str) -> BundleItem:
     release = box_release(box)
-    name = gitlab_deb_name(version)
+    name = gitlab_deb_name(version, arch)
     if release is None:
         # GitLab builds one package per OS release; without knowing the box's, any guess could
         # install a package built for another libc.
@@ -309,9 +317,11 @@ def _gitlab_item(box: str, version: str, base: str) -> BundleItem:
     return BundleItem(
         name,
         "gitlab",
-        gitlab_packages_url(distro, codename, base=base),
+        gitlab_packages_url(distro, codename, arch, base=base),
         ChecksumSource(
-            "apt-packages", gitlab_packages_url(distro, codename, base=base), f"gitlab-ce={version}"
+            "apt-packages",
+            gitlab_packages_url(distro, codename, arch, base=base),
+            f"gitlab-ce={version}",
         ),
         why=f"the gitlab role (the omnibus package for {distro} {codename})",
     )
@@ -352,7 +362,7 @@ class AptPackage:
     size: int
 
 
-def find_apt_package(index: str, package: str, version: str, arch: str = ARCH) -> AptPackage:
+def find_apt_package(index: str, package: str, version: str, arch: str) -> AptPackage:
     """The stanza of `package` at `version` for `arch` in an apt Packages index."""
     for stanza in re.split(r"\n\s*\n", index):
         fields: dict[str, str] = {}

@@ -21,6 +21,7 @@ from labctl.workshop.bundle.items import (
     Problem,
     box_file_name,
     bundle_items,
+    host_arch,
     k3s_asset_names,
     parse_sums,
 )
@@ -64,9 +65,15 @@ def fetch_hint(directory: Path, spec: str | None = None) -> str:
 
 
 def verify(
-    plan: Plan, directory: Path, *, need_box: bool = True, need_manifest: bool = True
+    plan: Plan,
+    directory: Path,
+    *,
+    need_box: bool = True,
+    need_manifest: bool = True,
+    arch: str | None = None,
 ) -> list[Problem]:
-    """Every way DIR falls short of what `up --offline` needs for this plan (empty: complete).
+    """Every way DIR falls short of what `up --offline` needs for this plan's machines of
+    architecture `arch` (this host's when None), as a list (empty: complete).
 
     Fatal: a required file missing, a file whose sha256 differs from the manifest or from the
     K3s sums, no manifest. Not fatal: optional files (Argo CD images) missing, files not listed.
@@ -83,10 +90,11 @@ def verify(
             )
         )
     argocd_text = _read_text(directory / "argocd-install.yaml")
-    items = bundle_items(plan, argocd_manifest=argocd_text)
+    arch = arch or host_arch()
+    items = bundle_items(plan, arch=arch, argocd_manifest=argocd_text)
     if not need_box:
         items = [i for i in items if i.kind != "box"]
-    sums_text = _read_text(directory / k3s_asset_names()[1])
+    sums_text = _read_text(directory / k3s_asset_names(arch)[1])
     sums = parse_sums(sums_text) if sums_text is not None else {}
     skipped = {n.name: n.reason for n in manifest.not_fetched} if manifest else {}
     for item in items:
@@ -109,7 +117,7 @@ def verify(
                     )
                 )
             continue
-        problems += _check_file(item, path, manifest, sums)
+        problems += _check_file(item, path, manifest, sums, k3s_asset_names(arch)[1])
     expected = {i.name for i in items} | {MANIFEST}
     if not need_box:
         expected |= {box_file_name(plan.box, plan.lab.provider)}
@@ -120,7 +128,11 @@ def verify(
 
 
 def _check_file(
-    item: BundleItem, path: Path, manifest: Manifest | None, sums: Mapping[str, str]
+    item: BundleItem,
+    path: Path,
+    manifest: Manifest | None,
+    sums: Mapping[str, str],
+    sums_name: str,
 ) -> list[Problem]:
     """A present file against the manifest's record and, for K3s, the release's sums."""
     problems: list[Problem] = []
@@ -140,8 +152,7 @@ def _check_file(
             Problem(
                 "corrupt",
                 item.name,
-                f"not listed in {k3s_asset_names()[1]}, which the "
-                "k3s_binary role checks it against",
+                f"not listed in {sums_name}, which the k3s_binary role checks it against",
             )
         )
     elif published is not None and published != actual:
@@ -149,7 +160,7 @@ def _check_file(
             Problem(
                 "corrupt",
                 item.name,
-                f"sha256 {actual[:12]}… differs from {k3s_asset_names()[1]}'s {published[:12]}…",
+                f"sha256 {actual[:12]}… differs from {sums_name}'s {published[:12]}…",
             )
         )
     if entry is None and manifest is not None and not problems:

@@ -13,8 +13,6 @@ from labctl.messages import quoted
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-from labctl.workshop.bundle.items import ARCH
-
 
 def _segments(version: str) -> list[int | str]:
     return [int(s) if s.isdigit() else s for s in re.findall(r"\d+|[A-Za-z]+", version)]
@@ -83,7 +81,7 @@ class BoxDownload:
 
 
 def choose_box(
-    metadata: Mapping[str, Any], provider: str, constraint: str | None, arch: str = ARCH
+    metadata: Mapping[str, Any], provider: str, constraint: str | None, arch: str
 ) -> BoxDownload:
     """The newest version meeting `constraint` with a `provider` box for `arch` (Vagrant's pick)."""
     versions = sorted(
