@@ -72,6 +72,7 @@ def refuse_foreign(
     hint = (
         f"another lab named {lab} (another directory?) uses these names: destroy it there "
         "(`labctl destroy`), or give this lab another `name:` in lab.yaml"
+        + (f"; if that directory is gone, delete them by hand ({delete})" if delete else "")
     )
     if own:
         hint = (

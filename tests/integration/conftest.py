@@ -67,6 +67,7 @@ def lxc_box(testbed_times: dict[str, float | str]) -> dict[str, object]:
     """The vagrant-lxc box labctl/debian-bookworm, built (or taken from the cache) and added."""
     require_testbed()
     tb.ensure_module_tree()
+    testbed_times["stale_lab_containers_removed"] = ", ".join(tb.remove_stale_lab_containers())
     built = tb.build_box()
     testbed_times["box_build"] = float(str(built["seconds"]))
     testbed_times["box_build_cache"] = (

@@ -305,6 +305,25 @@ def hosts_up(count: int, *, keep: int = 0) -> list[Host]:
     return hosts
 
 
+def remove_stale_lab_containers() -> list[str]:
+    """Destroy the vagrant-lxc containers (in /var/lib/lxc) an earlier, killed session left.
+
+    Each test builds its lab in a directory of its own, so a container a killed session left
+    belongs to another directory, which `labctl up` rightly refuses to remove; the test bed owns
+    this host's vagrant-lxc containers and clears them before the first lab boots."""
+    from labctl.providers.lxc.containers import LXC_PATH
+
+    removed = []
+    for config in sorted(LXC_PATH.glob("*/config")) if LXC_PATH.is_dir() else []:
+        text = config.read_text(errors="replace")
+        if "# VAGRANT-BEGIN" in text or "LABCTL_LAB=" in text:
+            name = config.parent.name
+            subprocess.run(["lxc-destroy", "--force", "--name", name], capture_output=True,
+                           check=False, timeout=120)  # fmt: skip
+            removed.append(name)
+    return removed
+
+
 def hosts_down() -> None:
     """Remove every test bed host and the hosts' network; the caches stay."""
     if LXCPATH.exists():

@@ -88,6 +88,7 @@ class Lxc(Provider):
                 ],
                 "lxc container names taken",
                 plan.lab.name,
+                delete="sudo lxc-destroy --force --name NAME",
             )
             for name in remove_orphans(unknown):
                 on_step(f"{name}: removed a container an earlier run of this lab left")
