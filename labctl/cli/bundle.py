@@ -154,9 +154,11 @@ def verify(
     arch: ArchOption = None,
     output: FormatOption = Format.TEXT,
 ) -> None:
-    """Check DIR against this lab: every file present and matching its recorded sha256.
+    """Check DIR against this lab: every file present, of the release the spec pins, and
+    matching its recorded sha256.
 
-    Exits 2 naming each missing or corrupt file; files this lab does not need are only noted.
+    Exits 2 naming each missing, corrupt or other-release file; files this lab does not need
+    are only noted.
     """
     from labctl.errors import BundleError  # noqa: PLC0415
     from labctl.workshop import bundle  # noqa: PLC0415

@@ -400,7 +400,7 @@ def test_the_lifecycle_tests_hand_made_offline_dir_passes_the_up_check(tmp_path:
     plan = plan_lab(load_lab(_write(tmp_path / "lab.yaml", b"name: lc\nprovider: lxc\n")).lab)
     bundle.require_offline_ready(plan, offline)
     (offline / "k3s-airgap-images-amd64.tar.zst").write_bytes(b"not what the sums say\n")
-    with pytest.raises(BundleError, match="1 file missing or corrupt") as raised:
+    with pytest.raises(BundleError, match="1 file missing, corrupt or of another") as raised:
         bundle.require_offline_ready(plan, offline)
     assert raised.value.details[0].startswith(
         f"{offline / 'k3s-airgap-images-amd64.tar.zst'}: sha256 "

@@ -374,9 +374,11 @@ def test_a_damaged_manifest_is_an_error_not_an_empty_bundle(tmp_path: Path) -> N
 def make_bundle(directory: Path, plan: Plan) -> dict[str, bytes]:
     """A complete bundle of small stand-in files, with sums and a manifest that agree."""
     directory.mkdir(exist_ok=True)
+    items = bundle.bundle_items(plan, arch="amd64")
+    sources = {i.name: i.source for i in items}
     content = {
         i.name: f"stand-in for {i.name}\n".encode()
-        for i in bundle.bundle_items(plan, arch="amd64")
+        for i in items
         if i.name != "sha256sum-amd64.txt"
     }
     sums = "".join(
@@ -390,7 +392,7 @@ def make_bundle(directory: Path, plan: Plan) -> dict[str, bytes]:
         entries.append(
             bundle.ManifestEntry(
                 name,
-                f"https://x/{name}",
+                sources[name],
                 hashlib.sha256(data).hexdigest(),
                 len(data),
                 "2025-01-31T12:00:00Z",
@@ -468,7 +470,7 @@ def test_require_complete_names_each_file_and_how_to_get_it(tmp_path: Path) -> N
         bundle.require_complete(plan, directory, spec="lab.yaml")
     error = raised.value
     assert error.exit_code is ExitCode.INVALID_INPUT
-    assert "2 files missing or corrupt" in error.message
+    assert "2 files missing, corrupt or of another release" in error.message
     assert any(line.startswith(f"{directory / 'k3s'}: missing") for line in error.details)
     assert any(f"{directory / 'argocd-install.yaml'}: sha256" in line for line in error.details)
     assert f"labctl bundle fetch lab.yaml --dir {directory}" in error.hint
@@ -525,3 +527,62 @@ def test_an_amd64_bundle_on_an_arm64_host_names_what_its_machines_lack(
     fatal = {p.name for p in bundle.verify(plan, tmp_path / "b") if p.fatal}
     assert fatal == {"sha256sum-arm64.txt", "k3s-arm64", "k3s-airgap-images-arm64.tar.zst"}
     assert bundle.verify(plan, tmp_path / "b", arch="amd64") == []
+
+
+# --- a bundle made for other versions (issue 18 item 6) -------------------------------------
+
+
+def test_a_bundle_for_other_k3s_and_argocd_releases_is_fatal_naming_each(tmp_path: Path) -> None:
+    """The issue's case: fetched for K3s v1.30.4 and Argo CD v2.13.0, checked for a spec pinned
+    to v1.31.12 and v2.14.11. Names and checksums all agree with the bundle's own manifest."""
+    old = plan_of(
+        k3s={"version": "v1.30.4+k3s1"}, addons={"argocd": {"enabled": True, "version": "v2.13.0"}}
+    )
+    make_bundle(tmp_path / "b", old)
+    new = plan_of(
+        k3s={"version": "v1.31.12+k3s1"},
+        addons={"argocd": {"enabled": True, "version": "v2.14.11"}},
+    )
+    problems = [p for p in bundle.verify(new, tmp_path / "b") if p.fatal]
+    assert {(p.kind, p.name) for p in problems} == {
+        ("version", "k3s"),
+        ("version", "sha256sum-amd64.txt"),
+        ("version", "k3s-airgap-images-amd64.tar.zst"),
+        ("version", "argocd-install.yaml"),
+    }
+    k3s = next(p for p in problems if p.name == "k3s")
+    assert "v1.30.4%2Bk3s1" in k3s.message
+    assert "k3s.version: v1.31.12+k3s1" in k3s.message
+    with pytest.raises(BundleError) as raised:
+        bundle.require_complete(new, tmp_path / "b", spec="lab.yaml")
+    assert "labctl bundle fetch lab.yaml --dir" in (raised.value.hint or "")
+    assert bundle.verify(old, tmp_path / "b") == []
+
+
+def test_a_hand_made_argocd_manifest_of_another_release_is_named_by_its_images(
+    tmp_path: Path,
+) -> None:
+    plan = plan_of(addons={"argocd": {"enabled": True, "version": "v2.14.11"}})
+    make_bundle(tmp_path / "b", plan)
+    (tmp_path / "b" / "manifest.json").unlink()
+    (tmp_path / "b" / "argocd-install.yaml").write_text(
+        "containers:\n- image: quay.io/argoproj/argocd:v2.13.0\n  name: argocd-server\n"
+    )
+    problems = bundle.verify(plan, tmp_path / "b", need_manifest=False)
+    [problem] = [p for p in problems if p.fatal]
+    assert (problem.kind, problem.name) == ("version", "argocd-install.yaml")
+    assert "its images are tagged v2.13.0" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("text", "version", "named"),
+    [
+        ("https://h/v1.31.12%2Bk3s1/k3s", "v1.31.12+k3s1", True),
+        ("https://h/v1.31.1%2Bk3s1/k3s", "v1.31.12+k3s1", False),
+        ("https://h/argo-cd/v2.14.11/manifests/install.yaml", "v2.14.1", False),
+        ("https://h/pool/gitlab-ce_17.11.7-ce.0_amd64.deb", "17.11.7-ce.0", True),
+        ("https://h/pool/gitlab-ce_17.11.7-ce.01_amd64.deb", "17.11.7-ce.0", False),
+    ],
+)
+def test_a_release_is_named_only_as_a_whole_word(text: str, version: str, named: bool) -> None:
+    assert bundle.names_version(text, version) is named

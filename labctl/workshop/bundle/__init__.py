@@ -75,6 +75,7 @@ from labctl.workshop.bundle.items import (
     k3s_asset_names,
     k3s_asset_url,
     manifest_images,
+    names_version,
     parse_sums,
     vagrant_metadata_url,
 )
@@ -135,6 +136,7 @@ __all__ = [
     "k3s_asset_url",
     "local_boxes",
     "manifest_images",
+    "names_version",
     "newest_local",
     "parse_box_list",
     "parse_sums",

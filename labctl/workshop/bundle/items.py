@@ -54,7 +54,9 @@ Kind = Literal["box", "k3s", "argocd", "argocd-image", "gitlab"]
 ChecksumKind = Literal["sums-file", "apt-packages", "vagrant-metadata", "none"]
 
 
-ProblemKind = Literal["missing", "corrupt", "no-manifest", "not-fetched", "unlisted", "extra"]
+ProblemKind = Literal[
+    "missing", "corrupt", "version", "no-manifest", "not-fetched", "unlisted", "extra"
+]
 
 
 DOWNLOAD_TIMEOUT = 60.0  # seconds without progress before a download counts as failed
@@ -88,6 +90,10 @@ class BundleItem:
     checksum: ChecksumSource
     required: bool = True
     why: str = ""  # which role or tool reads the file
+    # The release the file must come from (the spec's pin), and the spec field that pins it;
+    # None where the name already says it (images) or Vagrant checks it (the box).
+    version: str | None = None
+    pinned_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,8 @@ def bundle_items(
             sums_url,
             ChecksumSource("none"),
             why="the k3s_binary role (the release's sha256 sums)",
+            version=lab.k3s.version,
+            pinned_by="k3s.version",
         ),
         BundleItem(
             binary,
@@ -254,6 +262,8 @@ def bundle_items(
             k3s_asset_url(lab.k3s.version, binary, urls["k3s"]),
             ChecksumSource("sums-file", sums_url, binary),
             why="the k3s_binary role (the K3s binary)",
+            version=lab.k3s.version,
+            pinned_by="k3s.version",
         ),
         BundleItem(
             images,
@@ -261,6 +271,8 @@ def bundle_items(
             k3s_asset_url(lab.k3s.version, images, urls["k3s"]),
             ChecksumSource("sums-file", sums_url, images),
             why="the k3s_binary role (airgap images K3s imports at start)",
+            version=lab.k3s.version,
+            pinned_by="k3s.version",
         ),
     ]
     if lab.addons.argocd.enabled:
@@ -271,6 +283,8 @@ def bundle_items(
                 argocd_manifest_url(lab.addons.argocd.version, urls["argocd"]),
                 ChecksumSource("none"),
                 why="the argocd role (the install manifest)",
+                version=lab.addons.argocd.version,
+                pinned_by="addons.argocd.version",
             )
         )
         if argocd_manifest is not None:
@@ -324,6 +338,8 @@ def _gitlab_item(box: str, version: str, base: str, arch: str) -> BundleItem:
             f"gitlab-ce={version}",
         ),
         why=f"the gitlab role (the omnibus package for {distro} {codename})",
+        version=version,
+        pinned_by="addons.gitlab.version",
     )
 
 
@@ -336,6 +352,24 @@ def manifest_images(text: str) -> list[str]:
     for match in _IMAGE_RE.finditer(text):
         seen.setdefault(match.group(1), None)
     return list(seen)
+
+
+def names_version(text: str, version: str) -> bool:
+    """Whether a URL, image reference or file name names this exact release: `version` as a
+    whole word (v1.31.1 is not v1.31.12), raw or URL-escaped (v1.31.12%2Bk3s1)."""
+    for form in dict.fromkeys((version, quote(version, safe=""))):
+        if re.search(rf"(?<![0-9A-Za-z.]){re.escape(form)}(?![0-9A-Za-z.])", text):
+            return True
+    return False
+
+
+def argocd_manifest_version(text: str) -> str | None:
+    """The release an Argo CD install manifest is for: the tag of its argocd image."""
+    for image in manifest_images(text):
+        repo, _, tag = image.rpartition(":")
+        if repo.endswith("/argocd") and tag:
+            return tag
+    return None
 
 
 def image_file_name(image: str) -> str:

@@ -18,11 +18,14 @@ from labctl.workshop.bundle.items import (
     MANIFEST,
     BundleItem,
     Manifest,
+    ManifestEntry,
     Problem,
+    argocd_manifest_version,
     box_file_name,
     bundle_items,
     host_arch,
     k3s_asset_names,
+    names_version,
     parse_sums,
 )
 
@@ -76,7 +79,9 @@ def verify(
     architecture `arch` (this host's when None), as a list (empty: complete).
 
     Fatal: a required file missing, a file whose sha256 differs from the manifest or from the
-    K3s sums, no manifest. Not fatal: optional files (Argo CD images) missing, files not listed.
+    K3s sums, a file fetched for another release than the spec pins (by the manifest's source,
+    and for Argo CD's manifest by its own images), no manifest. Not fatal: optional files (Argo
+    CD images) missing, files not listed.
     """
     manifest = read_manifest(directory)
     problems: list[Problem] = []
@@ -163,6 +168,7 @@ def _check_file(
                 f"sha256 {actual[:12]}… differs from {sums_name}'s {published[:12]}…",
             )
         )
+    problems += _check_version(item, path, entry)
     if entry is None and manifest is not None and not problems:
         problems.append(
             Problem(
@@ -175,6 +181,30 @@ def _check_file(
     return problems
 
 
+def _check_version(item: BundleItem, path: Path, entry: ManifestEntry | None) -> list[Problem]:
+    """A file made for another release than the spec pins. Its name does not say (K3s's files
+    and Argo CD's manifest carry no version), so the manifest's source does, and Argo CD's
+    manifest says itself through its images (a hand-made bundle has no manifest)."""
+    if item.version is None or names_version(item.name, item.version):
+        return []
+    found: str | None = None
+    if entry is not None and not names_version(entry.source, item.version):
+        found = entry.source
+    elif item.kind == "argocd":
+        tagged = argocd_manifest_version(_read_text(path) or "")
+        if tagged is not None and tagged != item.version:
+            found = f"its images are tagged {tagged}"
+    if found is None:
+        return []
+    return [
+        Problem(
+            "version",
+            item.name,
+            f"made for another release ({found}); this lab pins {item.pinned_by}: {item.version}",
+        )
+    ]
+
+
 def require_complete(
     plan: Plan,
     directory: Path,
@@ -183,7 +213,7 @@ def require_complete(
     need_manifest: bool = True,
     spec: str | None = None,
 ) -> None:
-    """Raise BundleError naming every missing or corrupt file in DIR."""
+    """Raise BundleError naming every missing, corrupt or other-release file in DIR."""
     if not directory.is_dir():
         raise BundleError(f"--offline {directory}: no such directory", fetch_hint(directory, spec))
     fatal = [
@@ -206,11 +236,12 @@ def require_offline_ready(plan: Plan, directory: Path, spec: str | None = None) 
 
 
 def incomplete_error(directory: Path, fatal: list[Problem], spec: str | None = None) -> BundleError:
-    """The one error for a bundle that falls short: a line per missing or corrupt file."""
+    """The one error for a bundle that falls short: a line per file missing, corrupt or of
+    another release."""
     count = len(fatal)
     return BundleError(
         f"the offline bundle {directory} is incomplete: {count} "
-        f"{'file' if count == 1 else 'files'} missing or corrupt",
+        f"{'file' if count == 1 else 'files'} missing, corrupt or of another release",
         fetch_hint(directory, spec),
         details=[f"{directory / p.name}: {p.message}" for p in fatal],
     )
