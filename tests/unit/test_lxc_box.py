@@ -168,3 +168,17 @@ def test_the_box_key_changes_when_the_removals_change(monkeypatch: pytest.Monkey
     before = recipe.box_key
     monkeypatch.setattr(box, "rootfs_removals", lambda: ["etc/hostname"])
     assert recipe.box_key != before, "a changed recipe must not reuse a cached box file"
+
+
+def test_the_box_carries_every_package_the_roles_install() -> None:
+    """An offline lab installs no packages (issue 18): what common and gitlab would install
+    from the mirror must already be in a box labctl builds."""
+    import yaml
+
+    roles = Path(__file__).resolve().parents[2] / "playbooks" / "roles"
+    common = yaml.safe_load((roles / "common" / "defaults" / "main.yml").read_text())
+    gitlab = yaml.safe_load((roles / "gitlab" / "vars" / "main.yml").read_text())
+    tasks = (roles / "common" / "tasks" / "main.yml").read_text()
+    assert "['systemd-timesyncd']" in tasks  # the time daemon common adds where chrony is absent
+    wanted = {*common["common_packages"], *gitlab["gitlab_packages"], "systemd-timesyncd"}
+    assert wanted - set(box.PACKAGES) == set()

@@ -46,7 +46,9 @@ DEFAULT_MIRRORS: dict[str, str] = {
 UBUNTU_FALLBACK_SCRIPT = "gutsy"
 DEBOOTSTRAP_SCRIPTS = Path("/usr/share/debootstrap/scripts")
 
-# What a machine needs to be driven by Vagrant and Ansible and to run K3s-like services.
+# What a machine needs to be driven by Vagrant and Ansible and to run K3s-like services, and
+# every package the roles would install (common: systemd-timesyncd; gitlab: perl, tzdata), so
+# an offline lab (`up --offline`) on this box needs no package mirror.
 PACKAGES: tuple[str, ...] = (
     "ca-certificates",
     "curl",
@@ -57,12 +59,15 @@ PACKAGES: tuple[str, ...] = (
     "kmod",
     "netbase",
     "openssh-server",
+    "perl",
     "procps",
     "python3",
     "python3-apt",
     "sudo",
     "systemd",
     "systemd-sysv",
+    "systemd-timesyncd",
+    "tzdata",
 )
 
 VAGRANT_USER = "vagrant"
