@@ -163,10 +163,15 @@ def lab_runtime(
     pin_auto_provider(resolved)
 
     if offline is not None:
-        from labctl.workshop.bundle import require_offline_ready  # noqa: PLC0415
+        from labctl.workshop.bundle import (  # noqa: PLC0415
+            add_box_from_bundle,
+            require_offline_ready,
+        )
 
         spec = str(resolved.loaded.path) if resolved.loaded.path else None
         require_offline_ready(resolved.plan, offline, spec=spec)
+        # Without this, boot would dial the Vagrant registry for a box the store lacks.
+        add_box_from_bundle(resolved.plan, offline, on_line=OUT.note, spec=spec)
     return make_runtime(
         resolved.plan,
         resolved.lab_dir,

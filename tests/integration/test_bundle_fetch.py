@@ -10,6 +10,7 @@ against a throwaway VAGRANT_HOME.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -365,6 +366,7 @@ def test_a_box_in_the_local_store_is_exported_with_vagrant_box_repackage(
     manifest = fetch(spec, directory, upstream)
     entry = next(e for e in manifest.files if e.name == "box-labctl-test-tiny-lxc.box")
     assert entry.source == "vagrant box store: labctl-test/tiny 0 (lxc)"
+    assert entry.version == "0"
     with tarfile.open(directory / entry.name) as tar:  # vagrant writes ./metadata.json
         member = next(m for m in tar.getmembers() if m.name.lstrip("./") == "metadata.json")
         packed = tar.extractfile(member)
@@ -405,3 +407,99 @@ def test_the_lifecycle_tests_hand_made_offline_dir_passes_the_up_check(tmp_path:
     assert raised.value.details[0].startswith(
         f"{offline / 'k3s-airgap-images-amd64.tar.zst'}: sha256 "
     )
+
+
+def _tiny_box(path: Path) -> Path:
+    """A box file vagrant-lxc accepts into the store (metadata.json only: never booted)."""
+    with tarfile.open(path, "w:gz") as tar:
+        data = b'{"provider": "lxc"}\n'
+        info = tarfile.TarInfo("metadata.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _bundle_with_box(directory: Path, version: str | None) -> Path:
+    directory.mkdir()
+    box = _tiny_box(directory / "box-labctl-test-tiny-lxc.box")
+    entry = bundle.ManifestEntry(
+        box.name,
+        "https://registry.invalid/labctl-test/tiny",
+        bundle.sha256_file(box),
+        box.stat().st_size,
+        "2026-12-01T00:00:00Z",
+        version=version,
+    )
+    bundle.write_manifest(directory, bundle.Manifest("0.1.0", "offline", "h", (entry,)))
+    return box
+
+
+@pytest.mark.skipif(shutil.which("vagrant") is None, reason="needs vagrant")
+def test_up_offline_adds_the_bundled_box_to_an_empty_store_as_its_version(
+    tmp_path: Path, spec: Path
+) -> None:
+    """Before issue 18, boot asked the Vagrant registry for a box the store lacked even with
+    the box in the bundle; now `up --offline` adds it from the bundle, at the version the
+    manifest records, so `box_version` still matches. Real `vagrant box add`, own VAGRANT_HOME."""
+    spec.write_text(
+        "name: offline\nprovider: lxc\nbox: labctl-test/tiny\nbox_version: '>= 2.0, < 3'\n"
+    )
+    directory = tmp_path / "bundle"
+    _bundle_with_box(directory, "2.1.0")
+    plan = plan_for(spec)
+    lines: list[str] = []
+    assert bundle.add_box_from_bundle(plan, directory, on_line=lines.append) == "2.1.0"
+    assert ("labctl-test/tiny", "lxc", "2.1.0") in bundle.local_boxes()
+    assert lines == [f"adding box labctl-test/tiny 2.1.0 (lxc) from {directory / _BOX}"]
+    # Now the store has it: nothing to add, nothing asked of the bundle.
+    (directory / _BOX).unlink()
+    assert bundle.add_box_from_bundle(plan, directory) is None
+
+
+@pytest.mark.skipif(shutil.which("vagrant") is None, reason="needs vagrant")
+@pytest.mark.parametrize(
+    ("version", "remove", "message"),
+    [
+        ("2.1.0", True, "the offline bundle has no box-labctl-test-tiny-lxc.box"),
+        ("1.0.0", False, "the bundle's box-labctl-test-tiny-lxc.box is version 1.0.0"),
+        (None, False, "box-labctl-test-tiny-lxc.box does not say which version it is"),
+    ],
+)
+def test_up_offline_fails_before_boot_when_the_bundle_cannot_supply_the_box(
+    tmp_path: Path, spec: Path, version: str | None, remove: bool, message: str
+) -> None:
+    from labctl.errors import ExitCode, PreflightError
+
+    spec.write_text(
+        "name: offline\nprovider: lxc\nbox: labctl-test/tiny\nbox_version: '>= 2.0, < 3'\n"
+    )
+    directory = tmp_path / "bundle"
+    box = _bundle_with_box(directory, version)
+    if remove:
+        box.unlink()
+    with pytest.raises(PreflightError) as raised:
+        bundle.add_box_from_bundle(plan_for(spec), directory)
+    assert message in raised.value.message
+    assert raised.value.exit_code == ExitCode.PREFLIGHT
+    assert "labctl bundle fetch" in raised.value.hint
+    assert not any(name == "labctl-test/tiny" for name, _, _ in bundle.local_boxes())
+
+
+_BOX = "box-labctl-test-tiny-lxc.box"
+
+
+@pytest.mark.skipif(shutil.which("vagrant") is None, reason="needs vagrant")
+def test_cli_up_offline_adds_the_box_before_preflight(tmp_path: Path, spec: Path) -> None:
+    """`labctl up --offline DIR` with an empty box store: the box comes from DIR (a hand-made
+    one, no manifest: Vagrant's own version 0), then preflight finds it installed."""
+    from tests.integration.test_ansible_roles import make_offline_dir
+
+    offline = make_offline_dir(tmp_path / "offline")
+    _tiny_box(offline / _BOX)
+    spec.write_text(
+        "name: offline\nprovider: lxc\nbox: labctl-test/tiny\nnetwork: {cidr: 192.168.77.0/24}\n"
+    )
+    result = labctl("up", "--offline", str(offline), "--until", "render", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"note: adding box labctl-test/tiny 0 (lxc) from {offline / _BOX}" in result.stderr
+    assert ("labctl-test/tiny", "lxc", "0") in bundle.local_boxes()

@@ -357,6 +357,7 @@ def test_manifest_round_trips_through_its_json_schema(tmp_path: Path) -> None:
         "size",
         "fetched_at",
         "verified_against",
+        "version",
     }
     loaded = bundle.read_manifest(tmp_path)
     assert loaded is not None
@@ -586,3 +587,47 @@ def test_a_hand_made_argocd_manifest_of_another_release_is_named_by_its_images(
 )
 def test_a_release_is_named_only_as_a_whole_word(text: str, version: str, named: bool) -> None:
     assert bundle.names_version(text, version) is named
+
+
+# --- the bundled box, added when Vagrant's store lacks it (issue 18 item 5) ---------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "recorded", "version"),
+    [
+        ("vagrant box store: labctl/debian-bookworm 0 (lxc)", None, "0"),
+        (
+            "https://vagrantcloud.com/bento/boxes/ubuntu-24.04/versions/202502.21.0/providers/"
+            "virtualbox/amd64/vagrant.box",
+            None,
+            "202502.21.0",
+        ),
+        ("https://x/box", "1.2.3", "1.2.3"),
+        ("https://x/box", None, None),
+    ],
+)
+def test_a_bundled_box_says_its_version(
+    source: str, recorded: str | None, version: str | None
+) -> None:
+    entry = bundle.ManifestEntry("b.box", source, "a" * 64, 1, "t", version=recorded)
+    assert bundle.box_version_of(entry) == version
+
+
+def test_box_metadata_names_box_version_file_and_checksum() -> None:
+    meta = bundle.box_metadata("bento/ubuntu-24.04", "202502.21.0", "virtualbox", "file:///b", "c")
+    assert meta == {
+        "name": "bento/ubuntu-24.04",
+        "versions": [
+            {
+                "version": "202502.21.0",
+                "providers": [
+                    {
+                        "name": "virtualbox",
+                        "url": "file:///b",
+                        "checksum_type": "sha256",
+                        "checksum": "c",
+                    }
+                ],
+            }
+        ],
+    }

@@ -40,6 +40,7 @@ manifest.json (written atomically, after every fetch):
 from __future__ import annotations
 
 from labctl.workshop.bundle.fetch import (
+    add_box_from_bundle,
     export_box,
     fetch,
     image_tool_available,
@@ -64,7 +65,9 @@ from labctl.workshop.bundle.items import (
     ProblemKind,
     argocd_manifest_url,
     box_file_name,
+    box_metadata,
     box_release,
+    box_version_of,
     bundle_items,
     find_apt_package,
     gitlab_deb_name,
@@ -115,9 +118,12 @@ __all__ = [
     "NotFetched",
     "Problem",
     "ProblemKind",
+    "add_box_from_bundle",
     "argocd_manifest_url",
     "box_file_name",
+    "box_metadata",
     "box_release",
+    "box_version_of",
     "bundle_items",
     "choose_box",
     "compare_versions",

@@ -29,14 +29,23 @@ from labctl.workshop.bundle.items import (
     Manifest,
     ManifestEntry,
     NotFetched,
+    box_file_name,
+    box_metadata,
+    box_version_of,
     bundle_items,
     find_apt_package,
     host_arch,
     k3s_asset_names,
     parse_sums,
 )
-from labctl.workshop.bundle.manifest import _read_text, read_manifest, sha256_file, write_manifest
-from labctl.workshop.bundle.versions import choose_box, newest_local, parse_box_list
+from labctl.workshop.bundle.manifest import (
+    _read_text,
+    fetch_hint,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
+from labctl.workshop.bundle.versions import choose_box, newest_local, parse_box_list, satisfies
 
 
 @dataclass
@@ -137,6 +146,12 @@ class _Fetcher:
         checked = f", sha256 verified against {verified_against}" if verified_against else ""
         self.say(f"fetched    {entry.name} ({_size(entry.size)}{checked})")
 
+    def stamp_version(self, name: str, version: str | None) -> None:
+        """Record which version a fetched or kept box is (`up --offline` adds it as that)."""
+        entry = self.entries.get(name)
+        if entry is not None and version:
+            self.entries[name] = replace(entry, version=version)
+
 
 def _now() -> str:
     from datetime import UTC, datetime  # noqa: PLC0415
@@ -188,7 +203,8 @@ def fetch(
     for item in items:
         try:
             if item.kind == "box":
-                _fetch_box(run, plan, item, arch, use_box_store=use_box_store)
+                version = _fetch_box(run, plan, item, arch, use_box_store=use_box_store)
+                run.stamp_version(item.name, version)
             elif item.kind == "gitlab":
                 _fetch_gitlab(run, plan, item, arch)
             elif item.checksum.kind == "sums-file":
@@ -273,7 +289,9 @@ def _fetch_gitlab(run: _Fetcher, plan: Plan, item: BundleItem, arch: str) -> Non
 
 def _fetch_box(
     run: _Fetcher, plan: Plan, item: BundleItem, arch: str, *, use_box_store: bool
-) -> None:
+) -> str | None:
+    """Fetch the box (from the local store, else the registry); its version, None when a
+    kept file's manifest record already says it."""
     lab = plan.lab
     box, provider, constraint = plan.box, lab.provider, lab.box_version
     if use_box_store:
@@ -281,28 +299,27 @@ def _fetch_box(
         if local is not None:
             source = f"vagrant box store: {box} {local} ({provider})"
             if run.keep_if_good(item, None, source):
-                return
+                return local
             export_box(box, provider, local, run.directory / item.name)
             path = run.directory / item.name
             entry = ManifestEntry(item.name, source, sha256_file(path), path.stat().st_size, _now())
             run.downloaded.append(item.name)
             run.record(entry, None)
-            return
+            return local
     built_here = plan.provider.local_box_hint(box)
     if built_here is not None:
         raise BundleError(
             f"{box} is built locally and is not in this host's Vagrant box store; {built_here}"
         )
     if run.keep_verified(item):
-        return
+        return None
     metadata = json.loads(run.get_bytes(item.source, accept="application/json"))
     chosen = choose_box(metadata, provider, constraint, arch)
     checksum_type = (chosen.checksum_type or "").lower()
     if checksum_type == "sha256" and chosen.checksum:
-        if run.keep_if_good(item, chosen.checksum):
-            return
-        run.record(run.download(chosen.url, item.name, sha256=chosen.checksum), item.source)
-        return
+        if not run.keep_if_good(item, chosen.checksum):
+            run.record(run.download(chosen.url, item.name, sha256=chosen.checksum), item.source)
+        return chosen.version
     if not run.keep_if_good(item, None, chosen.url):
         entry = run.download(chosen.url, item.name)
         if chosen.checksum and checksum_type in hashlib.algorithms_available:
@@ -313,6 +330,7 @@ def _fetch_box(
             run.record(entry, item.source)
         else:
             run.record(entry, None)
+    return chosen.version
 
 
 def local_boxes() -> list[tuple[str, str, str]]:
@@ -328,6 +346,65 @@ def local_boxes() -> list[tuple[str, str, str]]:
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return []
     return parse_box_list(proc.stdout) if proc.returncode == 0 else []
+
+
+def add_box_from_bundle(
+    plan: Plan,
+    directory: Path,
+    on_line: Callable[[str], None] | None = None,
+    spec: str | None = None,
+) -> str | None:
+    """What `up --offline` does before boot when Vagrant's store lacks the lab's box: add the
+    bundle's box file through a metadata.json naming the box, its version and sha256, so the
+    store holds it as `box_version` expects and nothing dials the Vagrant registry. Returns the
+    version added, None when the store already had a fitting one. Fails (exit 3) when it
+    cannot, naming why: booting would otherwise download the box."""
+    from labctl.errors import PreflightError  # noqa: PLC0415
+
+    box, provider, constraint = plan.box, plan.lab.provider, plan.lab.box_version
+    if shutil.which("vagrant") is None:
+        return None  # preflight says Vagrant is missing, with the fix
+    if newest_local(local_boxes(), box, provider, constraint) is not None:
+        return None
+    name = box_file_name(box, provider)
+    path = directory / name
+    wanted = f"{box} ({provider}{', ' + constraint if constraint else ''})"
+    if not path.is_file():
+        raise PreflightError(
+            f"box {wanted} is not in Vagrant's box store and the offline bundle has no {name}",
+            fetch_hint(directory, spec),
+        )
+    manifest = read_manifest(directory)
+    entry = manifest.entry(name) if manifest else None
+    version = box_version_of(entry) if entry else None
+    if version is None and constraint is None:
+        version = "0"  # what Vagrant records for a box file added without metadata
+    if version is None or not satisfies(version, constraint):
+        said = f"is version {version}" if version else "does not say which version it is"
+        raise PreflightError(
+            f"box {wanted} is not in Vagrant's box store, and the bundle's {name} {said}",
+            fetch_hint(directory, spec),
+        )
+    sha256 = sha256_file(path)
+    if entry is not None and entry.sha256 != sha256:
+        raise PreflightError(
+            f"{path}: sha256 {sha256[:12]}… differs from the manifest's {entry.sha256[:12]}…",
+            fetch_hint(directory, spec),
+        )
+    (on_line or (lambda _line: None))(f"adding box {box} {version} ({provider}) from {path}")
+    metadata = box_metadata(box, version, provider, path.resolve().as_uri(), sha256)
+    with tempfile.TemporaryDirectory(prefix="labctl-box-") as work:
+        metadata_path = Path(work) / "metadata.json"
+        metadata_path.write_text(json.dumps(metadata), encoding="utf-8")
+        argv = ["vagrant", "box", "add", "--provider", provider, str(metadata_path)]
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=3600)
+        except (FileNotFoundError, subprocess.TimeoutExpired) as exc:
+            raise PreflightError(f"`vagrant box add` of {path} failed: {exc}") from exc
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise PreflightError(f"`vagrant box add` of {path} failed: {tail}")
+    return version
 
 
 def export_box(box: str, provider: str, version: str, target: Path) -> None:

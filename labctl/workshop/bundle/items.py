@@ -106,6 +106,8 @@ class ManifestEntry:
     size: int
     fetched_at: str
     verified_against: str | None = None
+    # The box's version (what `vagrant box add` records it as); None for every other file.
+    version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -370,6 +372,41 @@ def argocd_manifest_version(text: str) -> str | None:
         if repo.endswith("/argocd") and tag:
             return tag
     return None
+
+
+_BOX_VERSION_IN_SOURCE = (
+    re.compile(r"^vagrant box store: \S+ (?P<version>\S+) \("),  # exported from the store
+    re.compile(r"/versions/(?P<version>[^/]+)/"),  # a Vagrant registry download URL
+)
+
+
+def box_version_of(entry: ManifestEntry) -> str | None:
+    """The version of a bundled box: as recorded, else read from where it came from (bundles
+    fetched before the version was recorded)."""
+    if entry.version:
+        return entry.version
+    for pattern in _BOX_VERSION_IN_SOURCE:
+        match = pattern.search(entry.source)
+        if match:
+            return match.group("version")
+    return None
+
+
+def box_metadata(box: str, version: str, provider: str, url: str, sha256: str) -> dict[str, Any]:
+    """The metadata.json `vagrant box add` reads for a box file: it names the box and its
+    version, so the store holds the box as `box_version` expects, and carries the checksum
+    Vagrant verifies while adding."""
+    return {
+        "name": box,
+        "versions": [
+            {
+                "version": version,
+                "providers": [
+                    {"name": provider, "url": url, "checksum_type": "sha256", "checksum": sha256}
+                ],
+            }
+        ],
+    }
 
 
 def image_file_name(image: str) -> str:

@@ -229,8 +229,8 @@ def require_offline_ready(plan: Plan, directory: Path, spec: str | None = None) 
     """What `up --offline DIR` calls before boot: every file the roles will read is there and
     matches its checksums (the manifest's when there is one, K3s's sums always).
 
-    The box is left out (nothing in `up` adds it from DIR yet; Vagrant uses its own store) and
-    a hand-made DIR without manifest.json is accepted, as the roles themselves accept it.
+    The box is left out here: `add_box_from_bundle` checks and adds it only when Vagrant's
+    store lacks it. A hand-made DIR without manifest.json is accepted, as the roles accept it.
     """
     require_complete(plan, directory, need_box=False, need_manifest=False, spec=spec)
 
