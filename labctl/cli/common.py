@@ -228,18 +228,30 @@ def run_phases(
         progress.emit({"event": "result", "status": "ok", "exit_code": 0,
                        "elapsed": round(elapsed, 3), **where})  # fmt: skip
     else:
-        print_summary(resolved, progress.timings, elapsed)
+        print_summary(resolved, progress.timings, elapsed, until=until)
 
 
 def print_summary(
-    resolved: Resolved, timings: dict[str, tuple[str, float]], elapsed: float
+    resolved: Resolved,
+    timings: dict[str, tuple[str, float]],
+    elapsed: float,
+    *,
+    until: str | None = None,
 ) -> None:
     from labctl.lab.runtime import summary_data  # noqa: PLC0415
 
     summary = summary_data(resolved.plan, resolved.lab_dir)
     plan = resolved.plan
     OUT.line("")
-    OUT.line(f"Lab {plan.name} is up: {len(plan.machines)} machines in {elapsed:.0f}s.")
+    if until is not None and until != plan.phases[-1].name:
+        # --until stopped early: the lab is not up, and saying so would send the learner to a
+        # kubeconfig that does not work yet.
+        OUT.line(
+            f"Lab {plan.name} stopped after {until} as asked (--until), in {elapsed:.0f}s; "
+            f"`labctl up` goes on from there."
+        )
+    else:
+        OUT.line(f"Lab {plan.name} is up: {len(plan.machines)} machines in {elapsed:.0f}s.")
     for m in plan.machines:
         OUT.line(f"  {m.name:<24} {m.role.value:<7} {m.ip}")
     if summary.kubeconfig:

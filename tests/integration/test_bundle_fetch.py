@@ -503,3 +503,5 @@ def test_cli_up_offline_adds_the_box_before_preflight(tmp_path: Path, spec: Path
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"note: adding box labctl-test/tiny 0 (lxc) from {offline / _BOX}" in result.stderr
     assert ("labctl-test/tiny", "lxc", "0") in bundle.local_boxes()
+    assert "Lab offline stopped after render as asked (--until)" in result.stdout
+    assert "is up" not in result.stdout
