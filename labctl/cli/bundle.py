@@ -39,7 +39,8 @@ BaseUrlOption = Annotated[
     list[str] | None,
     typer.Option(
         "--base-url",
-        help="KIND=URL: fetch k3s, argocd, gitlab or vagrant files from a mirror (repeatable).",
+        help="KIND=URL: fetch k3s, argocd, gitlab or vagrant files, or registry images "
+        "(<URL>/<registry>/<repository>), from a mirror (repeatable).",
         metavar="KIND=URL",
         show_default=False,
     ),
@@ -57,7 +58,8 @@ ImageToolOption = Annotated[
     ImageTool,
     typer.Option(
         "--image-tool",
-        help="Saves the Argo CD images: auto finds skopeo or a running docker; none skips them.",
+        help="Saves the demo app's and Argo CD's images: auto finds skopeo or a running docker; "
+        "none skips them (the bundle is then incomplete).",
     ),
 ]
 

@@ -70,7 +70,10 @@ ARGOCD_MANIFEST = "\n---\n".join([
         for name in ARGOCD_DEPLOYMENTS
     ),
     "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: argocd-application-controller\n"
-    "spec:\n  replicas: 1\n",
+    "spec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n"
+    "        - name: argocd-application-controller\n"
+    "          image: quay.io/argoproj/argocd:v2.14.11\n"
+    "          imagePullPolicy: Always\n",
 ])  # fmt: skip
 
 
@@ -159,6 +162,10 @@ def test_gitlab_argocd_and_the_gitops_demo_end_to_end_twice(
     assert objects["ConfigMap/argocd/argocd-cmd-params-cm"]["data"] == {"server.insecure": "true"}
     assert objects["Ingress/argocd/argocd-server"]["spec"]["rules"][0]["host"] == "argocd.gx.lab"
     assert "Secret/argocd/argocd-initial-admin-secret" not in objects, "kept after saving it"
+    # Offline, the images K3s imported from the bundle are used, not pulled again (issue 18).
+    controller = objects["StatefulSet/argocd/argocd-application-controller"]
+    [container] = controller["spec"]["template"]["spec"]["containers"]
+    assert container["imagePullPolicy"] == "IfNotPresent"
     assert (secrets / "argocd-admin-password").stat().st_mode & 0o777 == 0o600
     assert (secrets / "argocd-admin-password").read_text().strip()
 

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.root]
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ROOT / "playbooks"
 FAKE_K3S = ROOT / "tests" / "fakes" / "k3s-fake"
+DEMO_IMAGE_FILE = "demo-image-docker.io-traefik-whoami-v1.10.3.tar"
 FAKE_VERSION = "v1.31.12+k3s1"  # what the fake's `k3s --version` reports
 K3S_TAGS = "prepare,k3s_server,k3s_agent,kubeconfig"
 
@@ -64,6 +65,8 @@ def make_offline_dir(target: Path) -> Path:
         for name in ("k3s", "k3s-airgap-images-amd64.tar.zst")
     ]
     (target / "sha256sum-amd64.txt").write_text("\n".join(sums) + "\n")
+    # The demo app's image, as `bundle fetch` names it; k3s-fake imports nothing, so a stand-in.
+    (target / DEMO_IMAGE_FILE).write_bytes(b"docker-archive placeholder for k3s-fake\n")
     return target
 
 
@@ -288,6 +291,10 @@ def test_k3s_lab_from_site_yml_is_real_idempotent_and_leaks_no_secret(
         assert units.split() == ["enabled", "active"]
     assert nodes_ready(lab.hosts[primary]) == dict.fromkeys(lab.hosts, "Ready")
     assert_kubeconfig(lab, primary)
+    # Every node holds the bundle's images beside K3s's airgap tarball, for K3s to import.
+    for host in lab.hosts.values():
+        images = ssh(host, "ls /var/lib/rancher/k3s/agent/images").split()
+        assert images == sorted([DEMO_IMAGE_FILE, "k3s-airgap-images-amd64.tar.zst"]), images
 
     second = run_site(lab, K3S_TAGS)
     assert changed_total(second) == {}, "second run of site.yml must change nothing"

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -77,7 +78,9 @@ class Upstream:
 
     @property
     def base_urls(self) -> dict[str, str]:
-        return {kind: self.url(kind) for kind in bundle.DEFAULT_BASE_URLS}
+        # Images come through the same server as a plain-HTTP registry mirror (its /v2/ API).
+        urls = {kind: self.url(kind) for kind in bundle.DEFAULT_BASE_URLS}
+        return {**urls, "registry": self.base}
 
     def file(self, relative: str) -> Path:
         return self.root / relative
@@ -93,6 +96,76 @@ def _write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+MANIFEST_V2 = "application/vnd.docker.distribution.manifest.v2+json"
+# What the bundle of SPEC saves: the demo app's image and the two ARGOCD_MANIFEST names.
+IMAGES = (
+    "docker.io/traefik/whoami:v1.10.3",
+    "quay.io/argoproj/argocd:v2.14.11",
+    "ghcr.io/dexidp/dex:v2.41.1",
+)
+
+
+def push_image(registry: Path, image: str, arch: str = "amd64") -> None:
+    """A one-layer linux/`arch` image as a registry stores it (Docker's v2 schema 2 manifest,
+    config and gzipped layer, by digest), at <registry>/<repository>/, for the stand-in below."""
+    import gzip
+
+    repository, _, tag = image.rpartition(":")
+    layer_tar = io.BytesIO()
+    with tarfile.open(fileobj=layer_tar, mode="w") as tar:
+        data = f"stand-in for {image}\n".encode()
+        info = tarfile.TarInfo("stand-in.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    diff_id = "sha256:" + hashlib.sha256(layer_tar.getvalue()).hexdigest()
+    layer = gzip.compress(layer_tar.getvalue(), mtime=0)
+    config = json.dumps({
+        "architecture": arch, "os": "linux", "config": {"Cmd": ["/stand-in"]},
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }).encode()  # fmt: skip
+
+    def blob(data: bytes) -> str:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        _write(registry / repository / "blobs" / digest, data)
+        return digest
+
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": MANIFEST_V2,
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "size": len(config), "digest": blob(config)},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "size": len(layer), "digest": blob(layer)}],
+    }).encode()  # fmt: skip
+    _write(registry / repository / "manifests" / tag, manifest)
+    _write(registry / repository / "manifests" / blob(manifest), manifest)
+
+
+def serve_registry(handler: SimpleHTTPRequestHandler, registry: Path, *, body: bool) -> None:
+    """The parts of the registry API (distribution spec v2) an image pull uses, answering an
+    unknown manifest or blob with the 404 and error code a real registry gives."""
+    path = handler.path.split("?", 1)[0]
+    status, headers, payload = 200, {"Content-Type": "application/json"}, b"{}"
+    if path != "/v2/":
+        match = re.fullmatch(r"/v2/(.+)/(manifests|blobs)/([^/]+)", path)
+        found = registry / match[1] / match[2] / match[3] if match else None
+        if found is None or not found.is_file():
+            code = "MANIFEST_UNKNOWN" if match and match[2] == "manifests" else "BLOB_UNKNOWN"
+            status = 404
+            payload = json.dumps({"errors": [{"code": code, "message": code.lower()}]}).encode()
+        else:
+            payload = found.read_bytes()
+            digest = "sha256:" + hashlib.sha256(payload).hexdigest()
+            kind = MANIFEST_V2 if match and match[2] == "manifests" else "application/octet-stream"
+            headers = {"Content-Type": kind, "Docker-Content-Digest": digest}
+    handler.send_response(status)
+    for key, value in {**headers, "Docker-Distribution-API-Version": "registry/2.0"}.items():
+        handler.send_header(key, value)
+    handler.send_header("Content-Length", str(len(payload)))
+    handler.end_headers()
+    if body:
+        handler.wfile.write(payload)
 
 
 def lay_out(root: Path, base: str) -> None:
@@ -136,6 +209,8 @@ def lay_out(root: Path, base: str) -> None:
         ],
     }
     _write(root / "vagrant" / "bento" / "ubuntu-24.04", json.dumps(metadata).encode())
+    for image in IMAGES:  # on the mirror as <registry>/<repository>
+        push_image(root / "registry", image)
 
 
 @pytest.fixture
@@ -146,7 +221,17 @@ def upstream(tmp_path: Path) -> Iterator[Upstream]:
     class Handler(SimpleHTTPRequestHandler):
         def do_GET(self) -> None:
             requests.append(self.path)
-            super().do_GET()
+            if self.path.startswith("/v2/"):
+                serve_registry(self, root / "registry", body=True)
+            else:
+                super().do_GET()
+
+        def do_HEAD(self) -> None:
+            requests.append(self.path)
+            if self.path.startswith("/v2/"):
+                serve_registry(self, root / "registry", body=False)
+            else:
+                super().do_HEAD()
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base's name
             pass
@@ -177,9 +262,16 @@ def plan_for(spec: Path) -> Plan:
 
 
 def fetch(spec: Path, directory: Path, upstream: Upstream) -> bundle.Manifest:
+    """bundle fetch against the stand-ins, images through real skopeo (installed by CI)."""
     return bundle.fetch(
-        plan_for(spec), directory, base_urls=upstream.base_urls, image_tool="none", timeout=10
+        plan_for(spec), directory, base_urls=upstream.base_urls, image_tool=SKOPEO, timeout=10
     )
+
+
+SKOPEO = "skopeo"
+needs_skopeo = pytest.mark.skipif(
+    shutil.which("skopeo") is None, reason="needs skopeo (.ci/run installs it)"
+)
 
 
 def labctl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -206,6 +298,7 @@ def labctl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@needs_skopeo
 def test_fetch_fills_the_bundle_with_verified_files_and_a_manifest(
     tmp_path: Path, spec: Path, upstream: Upstream
 ) -> None:
@@ -225,8 +318,11 @@ def test_fetch_fills_the_bundle_with_verified_files_and_a_manifest(
     on_disk = json.loads((directory / "manifest.json").read_text())
     assert on_disk["lab"] == "offline"
     assert on_disk["spec_hash"] == manifest.spec_hash
-    assert {f["name"] for f in on_disk["files"]} == set(expected)
+    images = {bundle.image_file_name(i, "demo" if "whoami" in i else "argocd"): i for i in IMAGES}
+    assert {f["name"] for f in on_disk["files"]} == set(expected) | set(images)
     for entry in manifest.files:
+        if entry.name in images:
+            continue
         served = expected[entry.name]
         assert entry.sha256 == upstream.sha(served) == bundle.sha256_file(directory / entry.name)
         assert entry.size == upstream.file(served).stat().st_size
@@ -243,15 +339,23 @@ def test_fetch_fills_the_bundle_with_verified_files_and_a_manifest(
         f"{upstream.base}/vagrant/bento/ubuntu-24.04"
     )
     assert by_name["argocd-install.yaml"].verified_against is None  # nothing published upstream
-    # The images, named from the manifest, are on record as not fetched and why.
-    assert [(n.source, n.reason) for n in manifest.not_fetched] == [
-        ("ghcr.io/dexidp/dex:v2.41.1", "skipped: --image-tool none"),
-        ("quay.io/argoproj/argocd:v2.14.11", "skipped: --image-tool none"),
-    ]
+    # The images, through the mirror by real skopeo, as docker-archives K3s imports under the
+    # names the pods ask for.
+    assert manifest.not_fetched == ()
+    for name, image in images.items():
+        assert by_name[name].source == image
+        assert by_name[name].sha256 == bundle.sha256_file(directory / name)
+        with tarfile.open(directory / name) as tar:
+            member = tar.extractfile("manifest.json")
+            assert member is not None
+            [archived] = json.load(member)
+        assert archived["RepoTags"] == [image]
+        repository, _, tag = image.rpartition(":")
+        assert f"/v2/{repository}/manifests/{tag}" in upstream.requests
     assert not [p.name for p in directory.iterdir() if p.name.startswith(".")]  # no .part left
     problems = bundle.verify(plan_for(spec), directory)
     assert [p for p in problems if p.fatal] == []
-    assert {p.kind for p in problems} == {"not-fetched"}  # the optional images, noted
+    assert problems == []
 
 
 def test_verify_names_a_corrupted_file(tmp_path: Path, spec: Path, upstream: Upstream) -> None:
@@ -324,26 +428,37 @@ def test_missing_upstream_files_are_each_named(
     assert len(raised.value.details) == 2
 
 
+@needs_skopeo
 def test_cli_fetch_prints_one_plain_line_per_file(
     tmp_path: Path, spec: Path, upstream: Upstream
 ) -> None:
     directory = tmp_path / "bundle"
     args = [f"--base-url={kind}={url}" for kind, url in upstream.base_urls.items()]
-    args.append("--image-tool=none")  # a host with a docker daemon would pull from quay.io
-    result = labctl("bundle", "fetch", str(spec), "--dir", str(directory), *args, cwd=tmp_path)
+    # Without its images the bundle cannot run the demo app offline: the fetch says so, exit 2.
+    skipped = labctl("bundle", "fetch", str(spec), "--dir", str(directory), *args,
+                     "--image-tool=none", cwd=tmp_path)  # fmt: skip
+    assert skipped.returncode == 2, skipped.stdout + skipped.stderr
+    assert "error: 3 files could not be fetched into" in skipped.stderr
+    for image in IMAGES:
+        assert f"skipped: --image-tool none (image {image})" in skipped.stderr
+
+    result = labctl("bundle", "fetch", str(spec), "--dir", str(directory), *args,
+                    "--image-tool=skopeo", cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == f"Fetching the offline bundle of lab offline into {directory}/"
     assert any(
-        line.startswith("  fetched    k3s (") and "sha256 verified" in line for line in lines
+        line.startswith("  fetched    demo-image-docker.io-traefik-whoami-v1.10.3.tar (")
+        for line in lines
     )
+    assert sum("kept       " in line for line in lines) == 6  # the first run's files
     assert "\x1b[" not in result.stdout  # no terminal styling off a terminal
     assert f"Use it: labctl up --offline {directory}" in lines
-    assert "warning: not fetched: argocd-image-" in result.stderr
-    again = labctl("bundle", "fetch", str(spec), "--dir", str(directory), *args, cwd=tmp_path)
+    again = labctl("bundle", "fetch", str(spec), "--dir", str(directory), *args,
+                   "--image-tool=skopeo", cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert not any("fetched    " in line for line in again.stdout.splitlines())
-    assert sum("kept       " in line for line in again.stdout.splitlines()) == 6
+    assert sum("kept       " in line for line in again.stdout.splitlines()) == 9
 
 
 @pytest.mark.skipif(shutil.which("vagrant") is None, reason="needs vagrant")
@@ -378,20 +493,29 @@ def test_a_box_in_the_local_store_is_exported_with_vagrant_box_repackage(
     assert next(e for e in again.files if e.name == entry.name).fetched_at == entry.fetched_at
 
 
-@pytest.mark.skipif(
-    bundle.image_tool_available() is not None, reason="this host can save images; see the note"
-)
-def test_without_a_container_tool_images_are_recorded_as_needing_one(
-    tmp_path: Path, spec: Path, upstream: Upstream
+def test_without_a_container_tool_the_images_are_named_and_the_fetch_fails(
+    tmp_path: Path, spec: Path, upstream: Upstream, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A host with neither skopeo nor docker: before issue 18 the images were optional and the
+    bundle passed, then offline every rollout waited ten minutes for a registry."""
+    monkeypatch.setenv("PATH", str(tmp_path / "no-tools"))
+    assert bundle.image_tool_available() is None
     directory = tmp_path / "bundle"
-    manifest = bundle.fetch(
-        plan_for(spec), directory, base_urls=upstream.base_urls, image_tool="auto", timeout=10
-    )
-    assert {n.reason for n in manifest.not_fetched} == {
-        "needs skopeo, or docker with a running daemon"
-    }
-    assert len(manifest.not_fetched) == 2
+    with pytest.raises(BundleError) as raised:
+        bundle.fetch(
+            plan_for(spec), directory, base_urls=upstream.base_urls, image_tool="auto", timeout=10
+        )
+    reason = "needs skopeo (apt install skopeo), or docker with a running daemon"
+    assert raised.value.details == [
+        f"{bundle.image_file_name(image, 'demo' if 'whoami' in image else 'argocd')}: {reason} "
+        f"(image {image})"
+        for image in IMAGES
+    ]
+    recorded = bundle.read_manifest(directory)
+    assert recorded is not None
+    assert {n.source for n in recorded.not_fetched} == set(IMAGES)
+    fatal = {p.name for p in bundle.verify(plan_for(spec), directory) if p.fatal}
+    assert len(fatal) == 3
 
 
 def test_the_lifecycle_tests_hand_made_offline_dir_passes_the_up_check(tmp_path: Path) -> None:

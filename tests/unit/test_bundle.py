@@ -41,15 +41,17 @@ def names(items: list[bundle.BundleItem]) -> list[str]:
 # --- what a spec needs -----------------------------------------------------------------------
 
 
-def test_default_lab_needs_the_box_and_the_k3s_release_files() -> None:
+def test_default_lab_needs_the_box_the_k3s_release_files_and_the_demo_image() -> None:
     items = bundle.bundle_items(plan_of(), arch="amd64")
     assert names(items) == [
         "box-bento-ubuntu-24.04-virtualbox.box",
         "sha256sum-amd64.txt",
         "k3s",
         "k3s-airgap-images-amd64.tar.zst",
+        "demo-image-docker.io-traefik-whoami-v1.10.3.tar",
     ]
     assert all(i.required for i in items)
+    assert (items[-1].kind, items[-1].source) == ("demo-image", "docker.io/traefik/whoami:v1.10.3")
     k3s = items[2]
     assert k3s.source == ("https://github.com/k3s-io/k3s/releases/download/v1.31.12%2Bk3s1/k3s")
     assert k3s.checksum == bundle.ChecksumSource(
@@ -91,7 +93,7 @@ spec:
 """
 
 
-def test_argocd_images_come_from_the_manifest_each_once_and_optional() -> None:
+def test_argocd_images_come_from_the_manifest_each_once_and_required() -> None:
     assert bundle.manifest_images(ARGOCD_MANIFEST) == [
         "quay.io/argoproj/argocd:v2.14.11",
         "ghcr.io/dexidp/dex:v2.41.1",
@@ -106,7 +108,8 @@ def test_argocd_images_come_from_the_manifest_each_once_and_optional() -> None:
         "argocd-image-ghcr.io-dexidp-dex-v2.41.1.tar",
         "argocd-image-public.ecr.aws-docker-library-redis-7.0.15-alpine.tar",
     ]
-    assert not any(i.required for i in images)
+    # Offline, a missing image would hold its rollout for the role's whole wait (issue 18).
+    assert all(i.required for i in images)
 
 
 @pytest.mark.parametrize(
@@ -183,6 +186,21 @@ def test_file_names_are_the_ones_the_roles_read() -> None:
     assert _role_value(
         "gitlab", "gitlab_deb_name", gitlab_version="17.11.7-ce.0", gitlab_arch="amd64"
     ) == bundle.gitlab_deb_name("17.11.7-ce.0", "amd64")
+    assert _role_value("gitops_demo", "gitops_demo_image") == bundle.DEMO_IMAGE
+
+
+def test_the_k3s_role_places_every_image_tarball_a_bundle_names() -> None:
+    """k3s_binary copies the bundle's `*-image-*.tar` into K3s's images directory: each name
+    fetch gives an image must match that glob, and K3s's own airgap tarball must not."""
+    import fnmatch
+
+    tasks = (ROLES / "k3s_binary" / "tasks" / "offline.yml").read_text()
+    assert f"'/{bundle.IMAGE_FILE_GLOB}'" in tasks
+    plan = plan_of(addons={"argocd": {"enabled": True}})
+    items = bundle.bundle_items(plan, arch="amd64", argocd_manifest=ARGOCD_MANIFEST)
+    placed = {i.name for i in items if fnmatch.fnmatch(i.name, bundle.IMAGE_FILE_GLOB)}
+    assert placed == {i.name for i in items if i.kind in ("demo-image", "argocd-image")}
+    assert len(placed) == 4
 
 
 # --- parsers ---------------------------------------------------------------------------------
@@ -570,8 +588,8 @@ def test_a_hand_made_argocd_manifest_of_another_release_is_named_by_its_images(
         "containers:\n- image: quay.io/argoproj/argocd:v2.13.0\n  name: argocd-server\n"
     )
     problems = bundle.verify(plan, tmp_path / "b", need_manifest=False)
-    [problem] = [p for p in problems if p.fatal]
-    assert (problem.kind, problem.name) == ("version", "argocd-install.yaml")
+    [problem] = [p for p in problems if p.kind == "version"]
+    assert (problem.name, problem.fatal) == ("argocd-install.yaml", True)
     assert "its images are tagged v2.13.0" in problem.message
 
 
@@ -631,3 +649,32 @@ def test_box_metadata_names_box_version_file_and_checksum() -> None:
             }
         ],
     }
+
+
+# --- images through a registry mirror (issue 18 items 3, 4) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("image", "registry", "pull", "tls"),
+    [
+        ("docker.io/traefik/whoami:v1.10.3", "", "docker.io/traefik/whoami:v1.10.3", True),
+        (
+            "quay.io/argoproj/argocd:v2.14.11",
+            "http://10.0.0.5:5000",
+            "10.0.0.5:5000/quay.io/argoproj/argocd:v2.14.11",
+            False,
+        ),
+        (
+            "traefik/whoami:v1.10.3",
+            "https://mirror.example/cache/",
+            "mirror.example/cache/docker.io/traefik/whoami:v1.10.3",
+            True,
+        ),
+        ("redis:7", "mirror.example", "mirror.example/docker.io/library/redis:7", True),
+        ("localhost:5000/x:1", "mirror.example", "mirror.example/localhost:5000/x:1", True),
+    ],
+)
+def test_an_image_is_pulled_from_its_registry_or_the_mirror_copy(
+    image: str, registry: str, pull: str, tls: bool
+) -> None:
+    assert bundle.image_pull_source(image, registry) == (pull, tls)

@@ -9,7 +9,12 @@ machines (arm64: k3s-arm64, sha256sum-arm64.txt, ..._arm64.deb; `--arch`, defaul
     argocd-install.yaml                                           argocd (install manifest)
     gitlab-ce_<version>_amd64.deb                                 gitlab (omnibus package)
     box-<user>-<name>-<provider>.box                              Vagrant box (`vagrant box add`)
+    demo-image-docker.io-traefik-whoami-v1.10.3.tar               the demo app's image
     argocd-image-<image>.tar                                      Argo CD images (docker-archive)
+
+Every `*-image-*.tar` is placed in K3s's agent images directory on every node before K3s
+starts, so K3s imports it; offline, the argocd role applies its manifest with
+`imagePullPolicy: IfNotPresent` so the imported images are used, not pulled again.
 
 The pure part (`bundle_items`, the URL builders, the parsers, `Manifest`, `check`) never touches
 the network or runs a tool; `fetch`, `export_box` and `save_image` are the edges (urllib, the
@@ -50,7 +55,9 @@ from labctl.workshop.bundle.fetch import (
 from labctl.workshop.bundle.items import (
     CHUNK,
     DEFAULT_BASE_URLS,
+    DEMO_IMAGE,
     DOWNLOAD_TIMEOUT,
+    IMAGE_FILE_GLOB,
     MANIFEST,
     MANIFEST_SCHEMA,
     AptPackage,
@@ -75,11 +82,13 @@ from labctl.workshop.bundle.items import (
     gitlab_repo_url,
     host_arch,
     image_file_name,
+    image_pull_source,
     k3s_asset_names,
     k3s_asset_url,
     manifest_images,
     names_version,
     parse_sums,
+    qualified_image,
     vagrant_metadata_url,
 )
 from labctl.workshop.bundle.manifest import (
@@ -104,7 +113,9 @@ from labctl.workshop.bundle.versions import (
 __all__ = [
     "CHUNK",
     "DEFAULT_BASE_URLS",
+    "DEMO_IMAGE",
     "DOWNLOAD_TIMEOUT",
+    "IMAGE_FILE_GLOB",
     "MANIFEST",
     "MANIFEST_SCHEMA",
     "AptPackage",
@@ -136,6 +147,7 @@ __all__ = [
     "gitlab_repo_url",
     "host_arch",
     "image_file_name",
+    "image_pull_source",
     "image_tool_available",
     "incomplete_error",
     "k3s_asset_names",
@@ -146,6 +158,7 @@ __all__ = [
     "newest_local",
     "parse_box_list",
     "parse_sums",
+    "qualified_image",
     "read_manifest",
     "require_complete",
     "require_offline_ready",

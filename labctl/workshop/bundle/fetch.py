@@ -35,6 +35,7 @@ from labctl.workshop.bundle.items import (
     bundle_items,
     find_apt_package,
     host_arch,
+    image_pull_source,
     k3s_asset_names,
     parse_sums,
 )
@@ -46,6 +47,9 @@ from labctl.workshop.bundle.manifest import (
     write_manifest,
 )
 from labctl.workshop.bundle.versions import choose_box, newest_local, parse_box_list, satisfies
+
+# Saved with skopeo or docker rather than downloaded.
+IMAGE_KINDS = ("demo-image", "argocd-image")
 
 
 @dataclass
@@ -207,6 +211,8 @@ def fetch(
                 run.stamp_version(item.name, version)
             elif item.kind == "gitlab":
                 _fetch_gitlab(run, plan, item, arch)
+            elif item.kind in IMAGE_KINDS:
+                continue  # saved with an image tool below, once Argo CD's manifest names its own
             elif item.checksum.kind == "sums-file":
                 if sums is None:
                     raise BundleError(
@@ -228,13 +234,12 @@ def fetch(
             run.errors.append(f"{item.name}: {_reason(exc)} (from {item.source})")
             run.say(f"FAILED     {item.name}: {_reason(exc)}")
     argocd_text = _read_text(directory / "argocd-install.yaml")
-    if plan.lab.addons.argocd.enabled and argocd_text is not None:
-        images = [
-            i
-            for i in bundle_items(plan, arch=arch, base_urls=urls, argocd_manifest=argocd_text)
-            if i.kind == "argocd-image"
-        ]
-        _fetch_images(run, images, image_tool, arch)
+    images = [
+        i
+        for i in bundle_items(plan, arch=arch, base_urls=urls, argocd_manifest=argocd_text)
+        if i.kind in IMAGE_KINDS
+    ]
+    _fetch_images(run, images, image_tool, arch, urls["registry"])
     manifest = Manifest(
         labctl_version=__version__,
         lab=plan.name,
@@ -443,8 +448,13 @@ def image_tool_available() -> str | None:
     return None
 
 
-def save_image(tool: str, image: str, target: Path, arch: str) -> None:
-    """Save `image` (linux/`arch`) as a docker-archive tar, which K3s imports from agent/images."""
+def save_image(
+    tool: str, image: str, target: Path, arch: str, *, source: str | None = None, tls: bool = True
+) -> None:
+    """Save `image` (linux/`arch`) as a docker-archive tar, which K3s imports from agent/images,
+    pulled from `source` (a mirror's copy; `image` itself by default) and named `image` inside,
+    so K3s finds it under the name the pods ask for."""
+    pull = source or image
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".image-") as work:
         tar = Path(work) / "image.tar"
         if tool == "skopeo":
@@ -456,13 +466,15 @@ def save_image(tool: str, image: str, target: Path, arch: str) -> None:
                     "linux",
                     "--override-arch",
                     arch,
-                    f"docker://{image}",
+                    *([] if tls else ["--src-tls-verify=false"]),
+                    f"docker://{pull}",
                     f"docker-archive:{tar}:{image}",
                 ]
             ]
-        else:
+        else:  # docker: an http mirror must be among the daemon's insecure-registries
             steps = [
-                ["docker", "pull", "--platform", f"linux/{arch}", image],
+                ["docker", "pull", "--platform", f"linux/{arch}", pull],
+                *([["docker", "tag", pull, image]] if pull != image else []),
                 ["docker", "save", "-o", str(tar), image],
             ]
         for argv in steps:
@@ -475,28 +487,39 @@ def save_image(tool: str, image: str, target: Path, arch: str) -> None:
 
 
 def _fetch_images(
-    run: _Fetcher, images: list[BundleItem], image_tool: str | None, arch: str
+    run: _Fetcher, images: list[BundleItem], image_tool: str | None, arch: str, registry: str
 ) -> None:
+    """Save each image as a docker-archive tar. One that cannot be saved is on record in the
+    manifest; a required one (every image, now that the roles import them) also fails the fetch:
+    offline, its pods would wait for a registry that is not there."""
+
+    def not_fetched(item: BundleItem, reason: str) -> None:
+        run.skipped[item.name] = NotFetched(item.name, item.source, reason)
+        run.say(f"not fetched {item.name}: {reason}")
+        if item.required:
+            run.errors.append(f"{item.name}: {reason} (image {item.source})")
+
     tool = image_tool_available() if image_tool in {None, "auto"} else image_tool
     if tool in {None, "none"}:
         reason = (
             "skipped: --image-tool none"
             if tool == "none"
-            else "needs skopeo, or docker with a running daemon"
+            else "needs skopeo (apt install skopeo), or docker with a running daemon"
         )
         for item in images:
             if not run.keep_if_good(item, None):
-                run.skipped[item.name] = NotFetched(item.name, item.source, reason)
-                run.say(f"not fetched {item.name}: {reason}")
+                not_fetched(item, reason)
         return
     for item in images:
         if run.keep_if_good(item, None):
             continue
         try:
-            save_image(str(tool), item.source, run.directory / item.name, arch)
+            pull, tls = image_pull_source(item.source, registry)
+            save_image(
+                str(tool), item.source, run.directory / item.name, arch, source=pull, tls=tls
+            )
         except (BundleError, OSError, subprocess.TimeoutExpired) as exc:
-            run.skipped[item.name] = NotFetched(item.name, item.source, _reason(exc))
-            run.say(f"not fetched {item.name}: {_reason(exc)}")
+            not_fetched(item, _reason(exc))
             continue
         path = run.directory / item.name
         entry = ManifestEntry(

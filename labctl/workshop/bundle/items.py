@@ -45,10 +45,19 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     # Vagrant's own default server URL (Vagrant::DEFAULT_SERVER_URL): <base>/<user>/<box>
     # answers with the box's metadata JSON (versions -> providers -> url, checksum).
     "vagrant": "https://vagrantcloud.com/api/v2/vagrant",
+    # Container images: empty pulls each from its own registry; a mirror (a pull-through cache,
+    # or a plain-HTTP registry on the LAN) serves them as <mirror>/<registry>/<repository>.
+    "registry": "",
 }
 
 
-Kind = Literal["box", "k3s", "argocd", "argocd-image", "gitlab"]
+Kind = Literal["box", "k3s", "argocd", "argocd-image", "demo-image", "gitlab"]
+
+
+# The demo app's image (gitops_demo_image in playbooks/roles/gitops_demo/defaults/main.yml), which
+# the lessons run too. The smoke checks' probe image needs no bundling: K3s's airgap images
+# carry it (labctl.checks.demo.PROBE_IMAGE).
+DEMO_IMAGE = "docker.io/traefik/whoami:v1.10.3"
 
 
 ChecksumKind = Literal["sums-file", "apt-packages", "vagrant-metadata", "none"]
@@ -277,6 +286,15 @@ def bundle_items(
             pinned_by="k3s.version",
         ),
     ]
+    items.append(
+        BundleItem(
+            image_file_name(DEMO_IMAGE, "demo"),
+            "demo-image",
+            DEMO_IMAGE,
+            ChecksumSource("none"),
+            why="the demo app and the lessons (imported by K3s from its agent images directory)",
+        )
+    )
     if lab.addons.argocd.enabled:
         items.append(
             BundleItem(
@@ -290,14 +308,14 @@ def bundle_items(
             )
         )
         if argocd_manifest is not None:
+            # Required: offline, a missing image would hold each rollout for its full timeout.
             items += [
                 BundleItem(
                     image_file_name(image),
                     "argocd-image",
                     image,
                     ChecksumSource("none"),
-                    required=False,  # no role imports them yet; pods pull from the registry
-                    why="Argo CD's pods (no role imports image tarballs yet)",
+                    why="Argo CD's pods (imported by K3s from its agent images directory)",
                 )
                 for image in manifest_images(argocd_manifest)
             ]
@@ -409,9 +427,32 @@ def box_metadata(box: str, version: str, provider: str, url: str, sha256: str) -
     }
 
 
-def image_file_name(image: str) -> str:
+def qualified_image(image: str) -> str:
+    """An image reference with its registry, as Docker reads a short one (whoami:v1 ->
+    docker.io/library/whoami:v1)."""
+    first, sep, _rest = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return image
+    return f"docker.io/{image}" if sep else f"docker.io/library/{image}"
+
+
+def image_pull_source(image: str, registry: str) -> tuple[str, bool]:
+    """(reference to pull, whether to verify TLS) for `image` through `registry` (a
+    DEFAULT_BASE_URLS["registry"] value): the image itself when empty, else the mirror's copy
+    at <mirror>/<registry>/<repository>; an http:// mirror is pulled without TLS."""
+    if not registry:
+        return image, True
+    scheme, sep, rest = registry.partition("://")
+    mirror = (rest if sep else scheme).rstrip("/")
+    return f"{mirror}/{qualified_image(image)}", not (sep and scheme == "http")
+
+
+IMAGE_FILE_GLOB = "*-image-*.tar"  # every image tarball of a bundle; the k3s_binary role's too
+
+
+def image_file_name(image: str, owner: str = "argocd") -> str:
     """quay.io/argoproj/argocd:v2.14.11 -> argocd-image-quay.io-argoproj-argocd-v2.14.11.tar"""
-    return "argocd-image-" + re.sub(r"[^A-Za-z0-9._-]+", "-", image).strip("-") + ".tar"
+    return f"{owner}-image-" + re.sub(r"[^A-Za-z0-9._-]+", "-", image).strip("-") + ".tar"
 
 
 def parse_sums(text: str) -> dict[str, str]:
