@@ -629,3 +629,30 @@ def test_cli_up_offline_adds_the_box_before_preflight(tmp_path: Path, spec: Path
     assert ("labctl-test/tiny", "lxc", "0") in bundle.local_boxes()
     assert "Lab offline stopped after render as asked (--until)" in result.stdout
     assert "is up" not in result.stdout
+
+
+@needs_skopeo
+def test_cli_up_offline_refuses_a_bundle_short_of_an_item_or_of_another_release(
+    tmp_path: Path, spec: Path, upstream: Upstream
+) -> None:
+    """A fetched bundle, then `labctl up --offline` for it: with a file gone, or for a spec that
+    pins another K3s release, it stops before anything boots (exit 2), naming the file."""
+    directory = tmp_path / "bundle"
+    fetch(spec, directory, upstream)
+    (directory / bundle.image_file_name(IMAGES[0], "demo")).unlink()
+    gone = labctl("up", "--offline", str(directory), cwd=tmp_path)
+    assert gone.returncode == 2, gone.stdout + gone.stderr
+    assert f"{directory / bundle.image_file_name(IMAGES[0], 'demo')}: missing" in gone.stderr
+    assert "preflight" not in gone.stdout  # refused before the first phase
+    fetch(spec, directory, upstream)  # puts it back
+
+    spec.write_text(SPEC.replace(K3S, "v1.32.8+k3s1"))
+    other = labctl("up", "--offline", str(directory), cwd=tmp_path)
+    assert other.returncode == 2, other.stdout + other.stderr
+    assert (
+        f"{directory / 'k3s'}: made for another release ({upstream.base}/k3s/v1.31.12%2Bk3s1/k3s)"
+        "; this lab pins k3s.version: v1.32.8+k3s1"
+    ) in other.stderr
+    assert f"labctl bundle fetch lab.yaml --dir {directory}" in other.stderr
+    assert "preflight" not in other.stdout
+    assert not (tmp_path / ".labctl" / "offline" / "Vagrantfile").exists()

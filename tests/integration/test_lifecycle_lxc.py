@@ -78,11 +78,25 @@ def another_directory_is_refused(workdir: Path, offline: Path) -> None:
     assert containers() == set(MACHINES)
 
 
+def up_cut_off(workdir: Path, offline: Path) -> subprocess.CompletedProcess[str]:
+    """`up --offline` as at a venue without internet (issue 18): the machines reach nothing
+    beyond the lab network, so an apt refresh or a download in any phase fails the run."""
+    import labctl_testbed as tb  # on sys.path through tests/integration/conftest.py
+
+    with tb.cut_off(CIDR):
+        up = labctl(workdir, "-v", "up", "--offline", str(offline), "--until", "kubeconfig")
+        mirror = labctl(workdir, "ssh", "server-1", "--", "curl", "-fsS", "-o", "/dev/null",
+                        "--max-time", "5", "http://deb.debian.org/debian/",
+                        check=False)  # fmt: skip
+        assert mirror.returncode != 0, "the machines must be cut off from the mirror"
+    return up
+
+
 def test_up_status_ssh_kubeconfig_halt_up_destroy(lab) -> None:  # type: ignore[no-untyped-def]
     workdir, offline = lab
     lab_dir = workdir / ".labctl" / LAB
 
-    up = labctl(workdir, "-v", "up", "--offline", str(offline), "--until", "kubeconfig")
+    up = up_cut_off(workdir, offline)
     events = labctl(workdir, "up", "--offline", str(offline), "--until", "kubeconfig", "-o", "json")
     token = (lab_dir / "secrets" / "k3s-token").read_text().strip()
     for shown in (up.stdout, up.stderr, events.stdout, events.stderr):

@@ -17,6 +17,7 @@ Run by hand:  python tests/testbed/labctl_testbed.py up [N] | down | box | statu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -28,6 +29,10 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -322,6 +327,24 @@ def remove_stale_lab_containers() -> list[str]:
                            check=False, timeout=120)  # fmt: skip
             removed.append(name)
     return removed
+
+
+CUT_OFF_TAG = "labctl-testbed-cut-off"
+
+
+@contextlib.contextmanager
+def cut_off(cidr: str) -> Iterator[None]:
+    """Machines of `cidr` reach nothing beyond it, as at a venue without internet: their
+    forwarded traffic is dropped (mangle FORWARD runs before the filter rules a lab network
+    inserts, so those cannot let it through), while the host itself, SSH and the controller's
+    traffic to them are untouched. Removed afterwards, even when the test fails."""
+    rule = ["FORWARD", "-s", cidr, "!", "-d", cidr,
+            "-m", "comment", "--comment", CUT_OFF_TAG, "-j", "DROP"]  # fmt: skip
+    sh(["iptables", "-w", "-t", "mangle", "-I", *rule])
+    try:
+        yield
+    finally:
+        sh(["iptables", "-w", "-t", "mangle", "-D", *rule])
 
 
 def hosts_down() -> None:
