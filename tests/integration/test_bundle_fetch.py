@@ -9,6 +9,7 @@ against a throwaway VAGRANT_HOME.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -33,7 +34,7 @@ from labctl.spec.loader import load_lab
 from labctl.workshop import bundle
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from labctl.plan import Plan
 
@@ -213,9 +214,12 @@ def lay_out(root: Path, base: str) -> None:
         push_image(root / "registry", image)
 
 
-@pytest.fixture
-def upstream(tmp_path: Path) -> Iterator[Upstream]:
-    root = tmp_path / "upstream"
+@contextlib.contextmanager
+def serving(
+    root: Path, lay: Callable[[Path, str], None] = lambda _root, _base: None
+) -> Iterator[Upstream]:
+    """The stand-in upstreams over HTTP on 127.0.0.1: files under `root` by path, and the
+    registry API under /v2/ from `root`/registry; `lay` fills `root` once the address is known."""
     requests: list[str] = []
 
     class Handler(SimpleHTTPRequestHandler):
@@ -236,9 +240,10 @@ def upstream(tmp_path: Path) -> Iterator[Upstream]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base's name
             pass
 
+    root.mkdir(parents=True, exist_ok=True)
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(root)))
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    lay_out(root, base)
+    lay(root, base)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -246,6 +251,12 @@ def upstream(tmp_path: Path) -> Iterator[Upstream]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def upstream(tmp_path: Path) -> Iterator[Upstream]:
+    with serving(tmp_path / "upstream", lay_out) as served:
+        yield served
 
 
 @pytest.fixture

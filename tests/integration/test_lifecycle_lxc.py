@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from labctl.workshop import bundle
 from tests.integration.cli import CALLS, labctl
 from tests.integration.test_ansible_roles import make_offline_dir
 
@@ -49,6 +50,26 @@ def bridge_exists() -> bool:
     return Path(f"/sys/class/net/{bridge_name(LAB)}").exists()
 
 
+def fetched_bundle(workdir: Path) -> Path:
+    """The lab's offline bundle as a facilitator makes it: `labctl bundle fetch` (real CLI, real
+    skopeo, the box exported from Vagrant's store) against local stand-ins of the K3s release
+    host (serving k3s-fake as the release's binary) and of a registry holding the demo image."""
+    from tests.integration.test_bundle_fetch import push_image, serving
+
+    def lay(root: Path, _base: str) -> None:
+        stand_in = make_offline_dir(root / "k3s" / "v1.31.12+k3s1")  # the spec's default K3s
+        for image in stand_in.glob("*-image-*.tar"):
+            image.unlink()  # the demo image comes from the registry stand-in instead
+        push_image(root / "registry", bundle.DEMO_IMAGE)
+
+    offline = workdir / "offline"
+    with serving(workdir / "upstream", lay) as upstream:
+        labctl(workdir, "bundle", "fetch", "--dir", str(offline), "--image-tool", "skopeo",
+               "--base-url", f"k3s={upstream.url('k3s')}",
+               "--base-url", f"registry={upstream.base}")  # fmt: skip
+    return offline
+
+
 @pytest.fixture(scope="module")
 def lab(  # type: ignore[no-untyped-def]
     lxc_box: dict[str, object],
@@ -59,7 +80,7 @@ def lab(  # type: ignore[no-untyped-def]
     first_call = len(CALLS)  # other tests' calls are in CALLS too
     workdir = tmp_path_factory.mktemp("lifecycle")
     (workdir / "lab.yaml").write_text(SPEC)
-    offline = make_offline_dir(workdir / "offline")
+    offline = fetched_bundle(workdir)
     yield workdir, offline
     labctl(workdir, "destroy", "--yes", check=False)
     for number, (command, seconds) in enumerate(CALLS[first_call:], start=1):
