@@ -57,6 +57,7 @@ def fetched_bundle(workdir: Path) -> Path:
     from tests.integration.test_bundle_fetch import push_image, serving
 
     def lay(root: Path, _base: str) -> None:
+        (root / "k3s").mkdir(parents=True)
         stand_in = make_offline_dir(root / "k3s" / "v1.31.12+k3s1")  # the spec's default K3s
         for image in stand_in.glob("*-image-*.tar"):
             image.unlink()  # the demo image comes from the registry stand-in instead
