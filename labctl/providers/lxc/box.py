@@ -10,7 +10,8 @@ instead of stalling 90 s in ifup), an empty machine-id and no SSH host keys (eac
 its own on first boot).
 
 The pure part (debootstrap arguments, metadata, lxc-config, files, cache keys) is separate from
-`build_box`, the only function here that runs tools. The debootstrap rootfs is cached as a
+`build_box`, the only function here that runs tools; both stay one file, since together they
+are what one box holds and how it is made, and split they would scatter that. The debootstrap rootfs is cached as a
 tarball keyed by distro, release and package list, and the finished box file by everything that
 goes into it, so a re-run only re-adds the box.
 

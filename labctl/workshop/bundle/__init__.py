@@ -44,14 +44,8 @@ manifest.json (written atomically, after every fetch):
 
 from __future__ import annotations
 
-from labctl.workshop.bundle.fetch import (
-    add_box_from_bundle,
-    export_box,
-    fetch,
-    image_tool_available,
-    local_boxes,
-    save_image,
-)
+from labctl.workshop.bundle.boxstore import add_box_from_bundle, export_box, local_boxes
+from labctl.workshop.bundle.fetch import fetch, image_tool_available, save_image
 from labctl.workshop.bundle.items import (
     CHUNK,
     DEFAULT_BASE_URLS,
