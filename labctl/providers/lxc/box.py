@@ -11,9 +11,9 @@ its own on first boot).
 
 The pure part (debootstrap arguments, metadata, lxc-config, files, cache keys) is separate from
 `build_box`, the only function here that runs tools; both stay one file, since together they
-are what one box holds and how it is made, and split they would scatter that. The debootstrap rootfs is cached as a
-tarball keyed by distro, release and package list, and the finished box file by everything that
-goes into it, so a re-run only re-adds the box.
+are what one box holds and how it is made, and split they would scatter that. The debootstrap
+rootfs is cached as a tarball keyed by distro, release and package list, and the finished box
+file by everything that goes into it, so a re-run only re-adds the box.
 
 Only Debian's archive is reachable on labctl's own CI machines, so Debian bookworm is what the
 project builds and tests; Ubuntu boxes (default mirror: the Ubuntu archive) are for users whose
