@@ -1,4 +1,5 @@
-"""Plan -> the files Vagrant and Ansible read (pure: returns text, writes nothing).
+"""Plan -> the files Vagrant and Ansible read (pure: returns text, writes nothing), and the
+OpenSSH command lines that reach a machine.
 
 Templates use StrictUndefined, so a name missing from the context fails loudly instead of
 rendering an empty string into a Vagrantfile.
@@ -157,6 +158,16 @@ def render(plan: Plan, paths: LabPaths) -> Mapping[str, str]:
     }
 
 
+# OpenSSH for `labctl ssh`, Ansible and the handouts must reach a machine as labctl's own SSH
+# does: the lab's known_hosts only, keys pinned under the machine's name, and a machine behind a
+# jump host through it, the jump host's key pinned and checked the same way. The jump is a
+# ProxyCommand of `ssh -W %h:%p`, not ProxyJump: ProxyJump's inner ssh ignores the command
+# line's -o options, so it would check the jump host's key against ~/.ssh/known_hosts.
+
+# What every connection says besides where it goes: a changed key is refused, a new one pinned.
+_CHECKED = ("-o", "HashKnownHosts=no", "-o", "StrictHostKeyChecking=accept-new")
+
+
 def ssh_option(name: str, value: str) -> str:
     """`Name=value` for `ssh -o`, the value quoted the way OpenSSH splits option arguments.
 
@@ -170,11 +181,49 @@ def ssh_option(name: str, value: str) -> str:
     return f'{name}="{escaped}"'
 
 
+def _login(target: SshTarget) -> list[str]:
+    """-i (with IdentitiesOnly) and -p for `target`; no -i means the user's agent and keys."""
+    key = ["-i", str(target.key_file), "-o", "IdentitiesOnly=yes"] if target.key_file else []
+    return [*key, "-p", str(target.port)]
+
+
+def proxy_command(jump: SshTarget, known_hosts: str) -> str:
+    """The ProxyCommand that reaches a machine through `jump`, pinning the jump host's key in
+    the lab's known_hosts under its name. ssh runs it through the user's shell after expanding
+    %-tokens, so each word is shell-quoted and every literal % doubled."""
+    argv = [
+        "ssh", *_login(jump), "-o", ssh_option("UserKnownHostsFile", known_hosts),
+        "-o", f"HostKeyAlias={jump.name}", *_CHECKED, "-o", "BatchMode=yes",
+        "-o", "LogLevel=ERROR", f"{jump.user}@{jump.host}",
+    ]  # fmt: skip
+    words = [shlex.quote(word).replace("%", "%%") for word in argv]
+    return " ".join([*words[:-1], "-W", "%h:%p", words[-1]])
+
+
+def jump_options(target: SshTarget, known_hosts: str) -> list[str]:
+    """`-o ProxyCommand=…` for a machine behind a jump host; nothing for a direct one."""
+    if target.jump is None:
+        return []
+    return ["-o", f"ProxyCommand={proxy_command(target.jump, known_hosts)}"]
+
+
+def ssh_argv(target: SshTarget, known_hosts: str) -> list[str]:
+    """`ssh …` up to and including the destination, as `labctl ssh` runs it."""
+    return [
+        "ssh", *_login(target), "-o", ssh_option("UserKnownHostsFile", known_hosts),
+        # Pinned under the machine's name, as Ansible's inventory and labctl's own SSH pin it:
+        # an address a provider hands to another machine later is not this machine's key.
+        "-o", f"HostKeyAlias={target.name}", *_CHECKED, *jump_options(target, known_hosts),
+        "-o", "LogLevel=ERROR", f"{target.user}@{target.host}",
+    ]  # fmt: skip
+
+
 def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) -> str:
     """inventory/ssh.yml: how Ansible reaches each machine, from `vagrant ssh-config`.
 
     Host keys go to the lab's own known_hosts (first use is trusted, a change is refused);
-    never to ~/.ssh/known_hosts, and never with checking switched off.
+    never to ~/.ssh/known_hosts, and never with checking switched off. A machine behind a jump
+    host is reached through it (a ProxyCommand that pins the jump host's key the same way).
     """
     lines = [
         "# Written by labctl after boot from `vagrant ssh-config`; rewritten on every boot.",
@@ -190,13 +239,15 @@ def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) 
     ]
     for name in sorted(targets):
         target = targets[name]
+        # Pinned by machine, not by address: forwarded ports move between boots. Ansible
+        # shlex-splits these args, so each is one shell word.
+        extra = ["-o", f"HostKeyAlias={name}", *jump_options(target, str(known_hosts))]
         lines += [
             f"    {name}:",
             f"      ansible_host: {_to_yaml_value(target.host)}",
             f"      ansible_port: {target.port}",
             f"      ansible_user: {_to_yaml_value(target.user)}",
             f"      ansible_ssh_private_key_file: {_to_yaml_value(str(target.key_file))}",
-            # Pinned by machine, not by address: forwarded ports move between boots.
-            f"      ansible_ssh_extra_args: {_to_yaml_value('-o HostKeyAlias=' + name)}",
+            f"      ansible_ssh_extra_args: {_to_yaml_value(shlex.join(extra))}",
         ]
     return "\n".join(lines) + "\n"

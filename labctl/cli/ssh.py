@@ -27,21 +27,12 @@ def ssh(
     from pathlib import Path  # noqa: PLC0415
 
     from labctl.lab.targets import load_targets  # noqa: PLC0415
-    from labctl.render import ssh_option  # noqa: PLC0415
+    from labctl.render import ssh_argv  # noqa: PLC0415
 
     resolved = resolve(Path(file) if file else None)
     name = find_machine(resolved, node)
     target = load_targets(resolved.lab_dir)[name]
-    argv = [
-        "ssh", "-i", str(target.key_file), "-p", str(target.port),
-        "-o", ssh_option("UserKnownHostsFile", str(resolved.lab_dir / "known_hosts")),
-        # Pinned under the machine's name, as Ansible's inventory and labctl's own SSH pin it:
-        # an address a provider hands to another machine later is not this machine's key.
-        "-o", f"HostKeyAlias={name}", "-o", "HashKnownHosts=no",
-        "-o", "StrictHostKeyChecking=accept-new", "-o", "IdentitiesOnly=yes",
-        "-o", "LogLevel=ERROR",
-        f"{target.user}@{target.host}",
-    ]  # fmt: skip
+    argv = ssh_argv(target, str(resolved.lab_dir / "known_hosts"))
     if command:
         argv += ["--", *command]
     else:

@@ -13,30 +13,42 @@ if TYPE_CHECKING:
     from labctl.tools.ssh import SshTarget
 
 
+def _fields(target: SshTarget) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "name": target.name, "host": target.host, "port": target.port, "user": target.user,
+        "key_file": None if target.key_file is None else str(target.key_file),
+    }  # fmt: skip
+    if target.jump is not None:
+        fields["jump"] = _fields(target.jump)
+    return fields
+
+
 def save_targets(lab_dir: Path, targets: dict[str, SshTarget]) -> None:
     """Remember how to reach each machine (ssh.json) for `ssh`, `check` and `status`."""
     from labctl.lab.labdir import write_atomic  # noqa: PLC0415
 
-    data = {
-        name: {"name": t.name, "host": t.host, "port": t.port, "user": t.user,
-               "key_file": str(t.key_file)}
-        for name, t in sorted(targets.items())
-    }  # fmt: skip
+    data = {name: _fields(target) for name, target in sorted(targets.items())}
     write_atomic(lab_dir / "ssh.json", json.dumps(data, indent=2) + "\n", mode=0o600)
+
+
+def _target(fields: dict[str, object]) -> SshTarget:
+    from labctl.tools.ssh import SshTarget  # noqa: PLC0415
+
+    key, jump = fields["key_file"], fields.get("jump")
+    if jump is not None and not isinstance(jump, dict):
+        raise ValueError(f"jump is {type(jump).__name__}, not an object")
+    return SshTarget(
+        str(fields["name"]), str(fields["host"]), int(str(fields["port"])),
+        str(fields["user"]), None if key is None else Path(str(key)),
+        None if jump is None else _target(jump),
+    )  # fmt: skip
 
 
 def load_targets(lab_dir: Path) -> dict[str, SshTarget]:
     from labctl.lab.readback import json_value, read_json  # noqa: PLC0415
-    from labctl.tools.ssh import SshTarget  # noqa: PLC0415
 
     def parse(text: str) -> dict[str, SshTarget]:
-        return {
-            str(name): SshTarget(
-                str(f["name"]), str(f["host"]), int(f["port"]), str(f["user"]),
-                Path(str(f["key_file"])),
-            )
-            for name, f in json_value(text).items()
-        }  # fmt: skip
+        return {str(name): _target(fields) for name, fields in json_value(text).items()}
 
     path = lab_dir / "ssh.json"
     targets = read_json(

@@ -1,7 +1,9 @@
 """SSH to the lab's machines: the one module that imports paramiko (and only when it connects).
 
-A lab's machines are reached with what `vagrant ssh-config` reports (host, port, user, key), one
-reused connection per machine. Host keys are trusted on first use and written to the lab's own
+A lab's machines are reached with what `vagrant ssh-config` reports (host, port, user, key, and
+the jump host its ProxyCommand names), one reused connection per machine. A machine behind a jump
+host is reached through a channel of the jump host's own connection, opened once and shared.
+Host keys, the jump host's included, are trusted on first use and written to the lab's own
 known_hosts file; a later mismatch is an error. ~/.ssh/known_hosts is never read or written.
 
 Importing this module is cheap: paramiko is imported on the first connection, so `labctl --help`
@@ -38,17 +40,26 @@ _POLL_SECONDS = 0.02
 
 @dataclass(frozen=True)
 class SshTarget:
-    """How to reach one machine: exactly what `vagrant ssh-config` reports for it."""
+    """How to reach one machine: exactly what `vagrant ssh-config` reports for it.
+
+    `host` is the address as seen from `jump` when there is one (a machine on a remote
+    hypervisor's network, reached through the hypervisor). A jump host's `name` is what its key
+    is pinned under in the lab's known_hosts. `key_file` None (jump hosts only) means what
+    OpenSSH would offer: the user's agent and default keys.
+    """
 
     name: str
     host: str
     port: int
     user: str
-    key_file: Path
+    key_file: Path | None
+    jump: SshTarget | None = None
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        """Where the machine answers, and through which jump host."""
+        where = f"{self.host}:{self.port}"
+        return f"{where} via {self.jump.name}" if self.jump else where
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,8 @@ class SshPool:
     connections_opened: int = 0
     _connections: dict[SshTarget, _Connection] = field(default_factory=dict, repr=False)
     _failed: dict[SshTarget, SshError] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # Re-entrant: connecting a machine behind a jump host connects the jump host first.
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def __enter__(self) -> SshPool:
         return self
@@ -192,7 +204,7 @@ class SshPool:
     def _connect_with_retries(self, target: SshTarget) -> paramiko.SSHClient:
         import paramiko  # noqa: PLC0415 - the only paramiko import, deferred to the first connect
 
-        if not target.key_file.is_file():
+        if target.key_file is not None and not target.key_file.is_file():
             raise SshError(
                 f"{target.name}: SSH key {target.key_file} does not exist",
                 hint="run `labctl up` (or `vagrant ssh-config`) again to refresh the lab's keys",
@@ -240,17 +252,20 @@ class SshPool:
         for keytype, key in _pinned_keys(self.known_hosts, target.name).items():
             client.get_host_keys().add(_known_hosts_name(target), keytype, key)
         client.set_missing_host_key_policy(_trust_on_first_use(self.known_hosts, target.name))
+        # Only the given key, as IdentitiesOnly; a jump host without one gets what ssh offers.
+        own_keys = target.key_file is None
         try:
             client.connect(
                 hostname=target.host,
                 port=target.port,
                 username=target.user,
-                key_filename=str(target.key_file),
+                key_filename=None if own_keys else str(target.key_file),
                 timeout=self.connect_timeout,
                 banner_timeout=self.connect_timeout,
                 auth_timeout=self.connect_timeout,
-                allow_agent=False,
-                look_for_keys=False,
+                allow_agent=own_keys,
+                look_for_keys=own_keys,
+                sock=self._tunnel(target) if target.jump else None,
             )
         except BaseException:
             client.close()
@@ -260,6 +275,31 @@ class SshPool:
             # Keeps NAT and idle timeouts from dropping a connection reused across many checks.
             transport.set_keepalive(15)
         return client
+
+    def _tunnel(self, target: SshTarget) -> paramiko.Channel:
+        """A channel through the jump host's connection to the machine's SSH port, as
+        `ssh -W host:port` opens. The jump host is connected (and its key checked) first; a
+        refused forward (the machine not up yet, or not routable from there) is retried like a
+        refused connection."""
+        import paramiko  # noqa: PLC0415 - see _connect_with_retries
+
+        jump = target.jump
+        assert jump is not None  # noqa: S101 - only called for targets with a jump host
+        for _ in range(2):
+            transport = self._connection(jump).client.get_transport()
+            if transport is not None and transport.is_active():
+                break
+            self._drop(jump)  # the jump host's connection died: connect it again, once
+        else:
+            raise OSError(f"the connection to jump host {jump.name} closed")
+        try:
+            return transport.open_channel(
+                "direct-tcpip", (target.host, target.port), ("127.0.0.1", 0),
+                timeout=self.connect_timeout,
+            )  # fmt: skip
+        except paramiko.ChannelException as exc:
+            raise OSError(f"{jump.name} could not forward to {target.host}:{target.port}: "
+                          f"{exc.text}") from None  # fmt: skip
 
 
 def _not_ready(exc: BaseException, timeout: float) -> str:

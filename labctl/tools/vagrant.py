@@ -4,6 +4,11 @@ Nothing python-vagrant returns is trusted as-is: a failed command raises BootErr
 of Vagrant's own message, and `vagrant ssh-config` must name every machine with host, port, user
 and key before labctl uses it. Parsing is kept in pure functions so it is tested without Vagrant.
 
+A machine on a remote libvirt hypervisor is reached through the hypervisor: `vagrant ssh-config`
+gives it vagrant-libvirt's ProxyCommand (`ssh 'HOST' [-p PORT] [-l 'USER'] [-i 'KEY'] -W
+%h:%p`), which becomes the machine's jump host, so labctl's own SSH, Ansible and `labctl ssh`
+follow it with the jump host's key pinned in the lab's known_hosts like any machine's.
+
 Boot strategy: VirtualBox ignores `--parallel` and both VirtualBox (linked-clone master, box
 import) and lxc (box unpack) do first-time work on the first machine, so that machine boots
 alone and the rest boot as concurrent `vagrant up NAME` processes. libvirt boots in parallel
@@ -13,6 +18,7 @@ natively, so one `vagrant up` covers all of its machines.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import threading
 import time
@@ -53,6 +59,31 @@ def parse_ssh_config(text: str) -> dict[str, dict[str, str]]:
         elif current is not None:
             current.setdefault(key.lower(), value)
     return hosts
+
+
+def targets_from_ssh_config(text: str) -> dict[str, SshTarget]:
+    """How to reach each machine `vagrant ssh-config` describes; every machine must have a
+    host, port, user and key, and a ProxyCommand only of the form labctl can follow."""
+    from labctl.tools.ssh import SshTarget  # noqa: PLC0415 - a plain dataclass; paramiko stays lazy
+
+    targets: dict[str, SshTarget] = {}
+    for name, options in parse_ssh_config(text).items():
+        missing = [k for k in ("hostname", "port", "user", "identityfile") if k not in options]
+        if missing:
+            raise BootError(
+                f"vagrant ssh-config gave no {', '.join(missing)} for {name}",
+                "the machine may not be running; `labctl status` shows its state",
+            )
+        proxy = options.get("proxycommand")
+        targets[name] = SshTarget(
+            name=name,
+            host=options["hostname"],
+            port=int(options["port"]),
+            user=options["user"],
+            key_file=Path(options["identityfile"]),
+            jump=jump_from_proxy_command(proxy, name) if proxy else None,
+        )
+    return targets
 
 
 def parse_status(text: str) -> list[MachineStatus]:
@@ -257,29 +288,13 @@ class VagrantLab:
 
     def ssh_targets(self) -> dict[str, SshTarget]:
         """How to reach each running machine, from one `vagrant ssh-config` call."""
-        from labctl.tools.ssh import SshTarget  # noqa: PLC0415 - a plain dataclass; paramiko stays lazy
 
         client = self._client("vagrant-ssh-config.log")
         try:
             text = client._run_vagrant_command(["ssh-config"])
         except (subprocess.CalledProcessError, OSError, RuntimeError) as exc:
             raise self._fail("ssh-config", "vagrant-ssh-config.log", exc) from None
-        targets: dict[str, SshTarget] = {}
-        for name, options in parse_ssh_config(text).items():
-            missing = [k for k in ("hostname", "port", "user", "identityfile") if k not in options]
-            if missing:
-                raise BootError(
-                    f"vagrant ssh-config gave no {', '.join(missing)} for {name}",
-                    "the machine may not be running; `labctl status` shows its state",
-                )
-            targets[name] = SshTarget(
-                name=name,
-                host=options["hostname"],
-                port=int(options["port"]),
-                user=options["user"],
-                key_file=Path(options["identityfile"]),
-            )
-        return targets
+        return targets_from_ssh_config(text)
 
     def halt(self) -> None:
         client = self._client("vagrant-halt.log")
@@ -349,3 +364,63 @@ class VagrantLab:
             f"vagrant-snapshot-list-{machine}.log",
         )
         return parse_snapshot_list(text)
+
+
+def jump_from_proxy_command(command: str, machine: str) -> SshTarget:
+    """The jump host of a ProxyCommand of the form `ssh [-p P] [-l U] [-i K] HOST -W %h:%p`
+    (what vagrant-libvirt writes for a remote hypervisor), named by its host.
+
+    Anything else (nc, a script, options labctl cannot carry over) is refused: following it
+    blindly would skip the jump host's key check.
+    """
+    from labctl.tools.ssh import SshTarget  # noqa: PLC0415 - a plain dataclass
+
+    def refuse(why: str) -> BootError:
+        return BootError(
+            f"vagrant ssh-config gives {machine} the ProxyCommand {command!r}, which labctl "
+            f"cannot follow: {why}",
+            "labctl follows `ssh [-p PORT] [-l USER] [-i KEY] HOST -W %h:%p`; remove a custom "
+            "libvirt proxy_command, or reach the machines without one",
+        )
+
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise refuse(str(exc)) from None
+    if not words or Path(words[0]).name != "ssh":
+        raise refuse("it does not run ssh")
+    values: dict[str, str] = {}
+    hosts: list[str] = []
+    rest = iter(words[1:])
+    for word in rest:
+        if word in ("-p", "-l", "-i", "-W"):
+            value = next(rest, None)
+            if value is None:
+                raise refuse(f"{word} has no value")
+            values[word] = value
+        elif word.startswith("-"):
+            raise refuse(f"it passes {word}")
+        else:
+            hosts.append(word)
+    if values.get("-W") != "%h:%p" or len(hosts) != 1:
+        raise refuse("it is not one host forwarding with -W %h:%p")
+    user, _, host = hosts[0].rpartition("@")
+    try:
+        port = int(values.get("-p", "22"))
+    except ValueError:
+        raise refuse(f"port {values['-p']!r} is not a number") from None
+    key = values.get("-i")
+    return SshTarget(
+        name=host,
+        host=host,
+        port=port,
+        # ssh's own default when neither -l nor user@ says: the local user.
+        user=values.get("-l") or user or _local_user(),
+        key_file=Path(key).expanduser() if key else None,
+    )
+
+
+def _local_user() -> str:
+    import getpass  # noqa: PLC0415 - only for a ProxyCommand that names no user
+
+    return getpass.getuser()

@@ -216,6 +216,9 @@ def ssh_rows(plan: Plan, facts: HandoutFacts) -> tuple[SshRow, ...]:
         plain = None
         if target is not None:
             argv = ["ssh", "-i", str(target.key_file), "-p", str(target.port)]
+            if target.jump is not None:  # -J: the jump host's key must be in the user's agent
+                jump = target.jump
+                argv += ["-J", f"{jump.user}@{jump.host}:{jump.port}"]
             plain = shlex.join([*argv, f"{target.user}@{target.host}"])
         rows.append(SshRow(machine.name, f"labctl ssh{spec} {_short(plan, machine.name)}", plain))
     return tuple(rows)
