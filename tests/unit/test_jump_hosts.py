@@ -108,9 +108,7 @@ def test_a_local_machine_has_no_jump_host() -> None:
         ("ssh hv -p twenty -W %h:%p", "port 'twenty' is not a number"),
     ],
 )
-def test_a_proxy_command_labctl_cannot_follow_is_refused_naming_it(
-    command: str, why: str
-) -> None:
+def test_a_proxy_command_labctl_cannot_follow_is_refused_naming_it(command: str, why: str) -> None:
     with pytest.raises(BootError) as caught:
         jump_from_proxy_command(command, "team-01-server-1")
     assert why in caught.value.message
@@ -147,9 +145,7 @@ def test_openssh_reads_the_options_as_labctl_means_them() -> None:
 
 
 def test_ansible_gets_the_same_jump_as_one_shell_word() -> None:
-    doc = yaml.safe_load(
-        ssh_inventory({"pis-pi-3": BEHIND}, PurePosixPath("/labs/known_hosts"))
-    )
+    doc = yaml.safe_load(ssh_inventory({"pis-pi-3": BEHIND}, PurePosixPath("/labs/known_hosts")))
     host = doc["all"]["hosts"]["pis-pi-3"]
     assert host["ansible_host"] == "10.0.0.23"
     extra = shlex.split(host["ansible_ssh_extra_args"])  # as Ansible's ssh plugin splits it
@@ -179,5 +175,5 @@ def test_a_damaged_jump_in_ssh_json_is_named(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "ssh.json").read_text())
     data[BEHIND.name]["jump"] = ["gw"]
     (tmp_path / "ssh.json").write_text(json.dumps(data))
-    with pytest.raises(StateError, match="ssh.json is damaged"):
+    with pytest.raises(StateError, match=r"ssh\.json is damaged"):
         load_targets(tmp_path)
