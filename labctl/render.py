@@ -233,7 +233,9 @@ def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) 
         + _to_yaml_value(
             # Ansible shlex-splits these args: the option is one shell word, quoted for OpenSSH
             f"-o {shlex.quote(ssh_option('UserKnownHostsFile', str(known_hosts)))} "
-            "-o StrictHostKeyChecking=accept-new"
+            # Under the machine's name in clear, as labctl ssh and labctl's own SSH write it
+            # (Debian's and Ubuntu's ssh_config hash names by default).
+            "-o HashKnownHosts=no -o StrictHostKeyChecking=accept-new"
         ),
         "  hosts:",
     ]

@@ -12,6 +12,7 @@ and the pure check judges never pay for it.
 
 from __future__ import annotations
 
+import errno
 import select
 import threading
 import time
@@ -309,6 +310,8 @@ def _not_ready(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         causes = {_not_ready(cause, timeout) for cause in exc.errors.values()}
         return "; ".join(sorted(causes))
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "no route to it from this host (one behind a jump host is reached through it)"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (nothing listens on the port yet)"
     if isinstance(exc, TimeoutError):

@@ -484,3 +484,12 @@ def test_command_writes_the_handout_beside_the_spec(
     assert "labctl ssh -f team.yaml server-1" in html
     assert f'<code class="path">{tmp_path}</code>' in html
     assert "not saved yet" in html  # argocd enabled, lab never booted
+
+
+def test_a_machine_behind_a_jump_host_gets_a_plain_command_through_it() -> None:
+    hypervisor = SshTarget("hv1", "hv1.example.net", 2200, "labs", None)
+    behind = SshTarget("ws-server-1", "192.168.121.37", 22, "vagrant", Path("/k"), hypervisor)
+    files = render_handout(full_plan(), facts(ssh=(behind,)))
+    assert "`ssh -i /k -p 22 -J labs@hv1.example.net:2200 vagrant@192.168.121.37`" in (
+        files.markdown
+    )
