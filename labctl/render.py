@@ -218,6 +218,16 @@ def ssh_argv(target: SshTarget, known_hosts: str) -> list[str]:
     ]  # fmt: skip
 
 
+def ssh_forward_argv(
+    target: SshTarget, known_hosts: str, local_port: int, remote: str
+) -> list[str]:
+    """`ssh -N -L 127.0.0.1:PORT:REMOTE` to `target` (through its jump host, if any): a local
+    port that reaches `remote` as the machine sees it, until ssh is stopped."""
+    argv = ssh_argv(target, known_hosts)
+    forward = ["-N", "-o", "ExitOnForwardFailure=yes", "-L", f"127.0.0.1:{local_port}:{remote}"]
+    return [*argv[:-1], *forward, argv[-1]]
+
+
 def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) -> str:
     """inventory/ssh.yml: how Ansible reaches each machine, from `vagrant ssh-config`.
 

@@ -170,6 +170,15 @@ def dump(doc: dict[str, Any]) -> str:
     return yaml.safe_dump(doc, default_flow_style=False, sort_keys=False, width=1 << 20)
 
 
+def tunnel_config(lab_config: dict[str, Any], port: int) -> dict[str, Any]:
+    """The lab kubeconfig with its API at https://127.0.0.1:PORT, the local end of `labctl
+    kubeconfig tunnel`. K3s's serving certificate always names 127.0.0.1, so TLS still
+    verifies against the lab's CA."""
+    doc = copy.deepcopy(validate_lab_config(lab_config))
+    doc["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    return doc
+
+
 # --- edge: files -----------------------------------------------------------------------------
 
 

@@ -310,17 +310,25 @@ def _not_ready(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         causes = {_not_ready(cause, timeout) for cause in exc.errors.values()}
         return "; ".join(sorted(causes))
-    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-        return "no route to it from this host (one behind a jump host is reached through it)"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (nothing listens on the port yet)"
     if isinstance(exc, TimeoutError):
         return f"no answer within {timeout:g} s"
-    if isinstance(exc, EOFError | ConnectionResetError):
-        return "connection closed during the SSH handshake (sshd still starting?)"
+    for kinds, words in _CAUSES:
+        if isinstance(exc, kinds):
+            return words
+    if isinstance(exc, OSError) and exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+        return "no route to it from this host (one behind a jump host is reached through it)"
     if isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower():
         return "no SSH banner yet (sshd still starting?)"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+_CAUSES: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str], ...] = (
+    (ConnectionRefusedError, "connection refused (nothing listens on the port yet)"),
+    (
+        (EOFError, ConnectionResetError),
+        "connection closed during the SSH handshake (sshd still starting?)",
+    ),
+)
 
 
 class _TransportLostError(Exception):

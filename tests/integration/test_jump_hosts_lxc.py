@@ -16,6 +16,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,7 @@ def hidden(lxc_hosts: list[Any]) -> Iterator[dict[str, str]]:
     import labctl_testbed as tb  # on sys.path through tests/integration/conftest.py
 
     addresses: dict[str, str] = {}
+    _remove_topology(len(lxc_hosts))  # what a killed session left
     run("ip", "link", "add", BRIDGE, "type", "bridge")
     try:
         run("ip", "link", "set", BRIDGE, "up")
@@ -69,14 +71,18 @@ def hidden(lxc_hosts: list[Any]) -> Iterator[dict[str, str]]:
             addresses[host.name] = address
         yield addresses
     finally:
-        for index in range(len(lxc_hosts)):
-            subprocess.run(["ip", "link", "del", f"tbj{index}h"], capture_output=True, check=False)
-        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, check=False)
-        subprocess.run(
-            ["ip", "route", "del", "unreachable", f"{HIDDEN}.0/24"],
-            capture_output=True,
-            check=False,
-        )
+        _remove_topology(len(lxc_hosts))
+
+
+def _remove_topology(hosts: int) -> None:
+    """The hosts' second links (deleting one end of a veth pair removes both), the bridge and
+    the route; whatever of them exists."""
+    for argv in (
+        *(["ip", "link", "del", f"tbj{index}h"] for index in range(hosts)),
+        ["ip", "link", "del", BRIDGE],
+        ["ip", "route", "del", "unreachable", f"{HIDDEN}.0/24"],
+    ):
+        subprocess.run(argv, capture_output=True, check=False)
 
 
 def jump_of(host: Any) -> SshTarget:
@@ -186,3 +192,67 @@ def test_a_changed_jump_host_key_is_refused_by_every_edge(
     assert pinged.stdout.count("UNREACHABLE") == 2, pinged.stdout
     # Ansible reports only the outer ssh's end of it; nothing was pinned anew either way.
     assert lab["known_hosts"].read_text(encoding="ascii") == f"bastion {other}"
+
+
+LAB_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: labctl-{name}
+  cluster: {{server: 'https://{address}:6443'}}
+users:
+- name: labctl-{name}
+  user: {{}}
+contexts:
+- name: labctl-{name}
+  context: {{cluster: labctl-{name}, user: labctl-{name}}}
+"""
+
+
+def test_kubeconfig_tunnel_reaches_the_api_port_of_a_server_behind_the_jump_host(
+    lab: dict[str, Any], lxc_hosts: list[Any], hidden: dict[str, str]
+) -> None:
+    """The server's port 6443 answers only on its loopback here (an HTTP stand-in: no K3s on
+    the test bed); `labctl kubeconfig tunnel` makes it a local port, through the jump host."""
+    import labctl_testbed as tb
+
+    server = lxc_hosts[1]
+    name = lab["dir"].name
+    address = hidden[server.name]
+    (lab["dir"] / "kubeconfig").write_text(LAB_KUBECONFIG.format(name=name, address=address))
+    tb.sh(server.ssh_argv(
+        # Only the server in the background, with no hold on this ssh's output.
+        "mkdir -p /tmp/api; echo stand-in > /tmp/api/version; cd /tmp/api; "
+        "setsid python3 -m http.server 6443 --bind 127.0.0.1 >/dev/null 2>&1 < /dev/null &",
+        user=server.root_user,
+    ))  # fmt: skip
+    spec: Path = lab["spec"]
+    port = 16000 + next(LAB_NUMBERS)
+    tunnel = subprocess.Popen(
+        [sys.executable, "-m", "labctl", "kubeconfig", "tunnel", "-f", str(spec), "--port",
+         str(port)], cwd=spec.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        answer = ""
+        for _ in range(60):
+            got = subprocess.run(
+                ["curl", "-fsS", "--max-time", "2", f"http://127.0.0.1:{port}/version"],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if got.returncode == 0:
+                answer = got.stdout
+                break
+            assert tunnel.poll() is None, tunnel.communicate()
+            time.sleep(0.5)
+        assert answer.strip() == "stand-in"
+    finally:
+        tunnel.terminate()
+        out, _ = tunnel.communicate(timeout=10)
+        tb.sh(
+            server.ssh_argv("pkill -f '^python3 -m http[.]server' || true", user=server.root_user)
+        )
+    assert f"127.0.0.1:{port}" in out
+    assert "through bastion" in out
+    written = (lab["dir"] / "kubeconfig-tunnel").read_text()
+    assert f"server: https://127.0.0.1:{port}" in written
+    assert (lab["dir"] / "kubeconfig-tunnel").stat().st_mode & 0o777 == 0o600

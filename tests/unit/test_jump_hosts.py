@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from labctl.errors import BootError, StateError
+from labctl.lab.kubeconfig import tunnel_config
 from labctl.lab.targets import load_targets, save_targets
 from labctl.providers.libvirt import libvirt_uri
-from labctl.render import proxy_command, ssh_argv, ssh_inventory
+from labctl.render import proxy_command, ssh_argv, ssh_forward_argv, ssh_inventory
 from labctl.spec.loader import parse_lab
 from labctl.tools.ssh import SshTarget
 from labctl.tools.vagrant import jump_from_proxy_command, targets_from_ssh_config
@@ -177,3 +178,31 @@ def test_a_damaged_jump_in_ssh_json_is_named(tmp_path: Path) -> None:
     (tmp_path / "ssh.json").write_text(json.dumps(data))
     with pytest.raises(StateError, match=r"ssh\.json is damaged"):
         load_targets(tmp_path)
+
+
+def test_the_tunnel_forwards_a_local_port_to_the_servers_api_through_the_jump() -> None:
+    argv = ssh_forward_argv(BEHIND, "/labs/known_hosts", 16443, "127.0.0.1:6443")
+    assert argv[-1] == "ubuntu@10.0.0.23"
+    resolved = subprocess.run(
+        [argv[0], "-G", *argv[1:]], capture_output=True, text=True, check=True, timeout=10
+    ).stdout.splitlines()
+    options = dict(line.split(" ", 1) for line in resolved)
+    assert options["localforward"] == "[127.0.0.1]:16443 [127.0.0.1]:6443"
+    assert options["exitonforwardfailure"] == "yes"
+    assert options["proxycommand"] == proxy_command(JUMP, "/labs/known_hosts")
+
+
+def test_the_tunnel_kubeconfig_points_at_the_local_end_and_keeps_the_rest() -> None:
+    lab = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://10.200.0.10:6443",
+                                               "certificate-authority-data": "Q0E="}}],
+        "users": [{"name": "u", "user": {"client-key-data": "S0VZ"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+    }  # fmt: skip
+    tunnelled = tunnel_config(lab, 16443)
+    assert tunnelled["clusters"][0]["cluster"] == {
+        "server": "https://127.0.0.1:16443", "certificate-authority-data": "Q0E="
+    }  # fmt: skip
+    assert tunnelled["users"] == lab["users"]
+    assert lab["clusters"][0]["cluster"]["server"] == "https://10.200.0.10:6443"  # a copy
