@@ -52,6 +52,17 @@ class Route:
 
 
 @dataclass(frozen=True)
+class RemoteHost:
+    """The other host a lab's machines run on, as its own daemon reports it (a remote libvirt
+    hypervisor: `virsh -c URI nodeinfo / nodememstats / capabilities`); None: not told."""
+
+    where: str
+    cpus: int | None
+    free_mib: int | None
+    kvm: bool | None
+
+
+@dataclass(frozen=True)
 class LibvirtNetwork:
     """One libvirt network (`virsh net-dumpxml`): its bridge and IPv4 network, if it has one."""
 
@@ -112,6 +123,8 @@ class HostFacts:
     libvirt_networks: tuple[LibvirtNetwork, ...] | None = None
     # Windows: a hypervisor (Hyper-V, WSL2, Memory Integrity) runs under Windows and holds VT-x.
     hypervisor_present: bool | None = None
+    # The host the lab's machines run on when it is not this one; None: they run here.
+    remote_host: RemoteHost | None = None
 
     def probe_error(self, probe: str) -> str:
         """What went wrong with `probe` ("" when nothing did)."""

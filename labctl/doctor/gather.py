@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labctl.doctor.facts import DiskSpace, HostFacts
+from labctl.doctor.facts import DiskSpace, HostFacts, RemoteHost
 from labctl.doctor.host import free_memory_mib, host_arch
 from labctl.doctor.parse import (
     Version,
@@ -23,8 +23,11 @@ from labctl.doctor.parse import (
     parse_box_list,
     parse_cpu_flags,
     parse_hypervisor_present,
+    parse_kvm_offered,
     parse_libvirt_networks,
     parse_machine_folder,
+    parse_nodeinfo_cpus,
+    parse_nodememstats_free_mib,
     parse_plugin_list,
     parse_routes,
     parse_vboxmanage_version,
@@ -196,8 +199,8 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
             [vbox, "list", "systemproperties"],
             PROBE_TIMEOUT,
         )
-    for asked in (provider, *also):
-        for name, (argv, timeout) in asked.host_probes().items():
+    for asked, lab in ((provider, plan.lab), *((other, None) for other in also)):
+        for name, (argv, timeout) in asked.host_probes(lab).items():
             if shutil.which(argv[0]):
                 probes[name] = (argv, timeout)
     if platform.system() == "Windows" and shutil.which("powershell"):
@@ -276,7 +279,25 @@ def gather_facts(plan: Plan, also: Sequence[Provider] = ()) -> HostFacts:
         _disk_space("boxes", _vagrant_home() / "boxes"),
         _disk_space("machines", provider.machines_dir(facts)),
     ]
-    return replace(facts, disks=tuple(d for d in disks if d is not None))
+    elsewhere = "remote-memory" in probes and provider.machines_remote(plan.lab)
+    remote = _remote_host(probes["remote-memory"][0][2], answer) if elsewhere else None
+    return replace(
+        facts,
+        disks=tuple(d for d in disks if d is not None),
+        remote_host=remote,  # its probes' errors join the others:
+        probe_errors=tuple(sorted(errors.items())),
+    )
+
+
+def _remote_host(where: str, answer: Callable[[str, Callable[[str], Any]], Any]) -> RemoteHost:
+    """The host a remote lab's machines run on, from its `remote-*` probes (`where`: the
+    URI they asked, `virsh -c URI …`)."""
+    return RemoteHost(
+        where=where,
+        cpus=answer("remote-cpus", parse_nodeinfo_cpus),
+        free_mib=answer("remote-memory", parse_nodememstats_free_mib),
+        kvm=answer("remote-kvm", parse_kvm_offered),
+    )
 
 
 def _version_text(version: Version | None) -> str | None:

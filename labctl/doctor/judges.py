@@ -128,7 +128,9 @@ def _vagrant_version(plan: Plan, facts: HostFacts) -> Finding | None:
     return Finding("vagrant-version", "ok", f"Vagrant {dotted(version)}")
 
 
-def _memory(plan: Plan, facts: HostFacts) -> Finding:
+def _memory(plan: Plan, facts: HostFacts) -> Finding | None:
+    if facts.remote_host is not None:
+        return None  # the machines take the other host's memory: its provider judges that
     need = plan.total_memory_mib
     free = facts.free_memory_mib
     machines = f"{len(plan.machines)} machines"

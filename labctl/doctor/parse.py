@@ -254,3 +254,37 @@ def parse_hypervisor_present(text: str) -> bool | None:
     """`(Get-CimInstance Win32_ComputerSystem).HypervisorPresent` -> True/False (pure)."""
     answer = text.strip().lower()
     return {"true": True, "false": False}.get(answer)
+
+
+def parse_nodeinfo_cpus(text: str) -> int:
+    """`virsh nodeinfo` -> its "CPU(s):" count."""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "CPU(s)":
+            return int(value)
+    raise ValueError("no CPU(s) line")
+
+
+def parse_nodememstats_free_mib(text: str) -> int:
+    """`virsh nodememstats` (`free   :  123 KiB` lines) -> MiB a new VM can take: free plus
+    buffers and cached, which the kernel gives back (libvirt reads them from /proc/meminfo)."""
+    kib = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        words = value.split()
+        if len(words) == 2 and words[1] == "KiB":
+            kib[key.strip()] = int(words[0])
+    if "free" not in kib:
+        raise ValueError("no free memory line")
+    return sum(kib.get(k, 0) for k in ("free", "buffers", "cached")) // 1024
+
+
+def parse_kvm_offered(capabilities_xml: str) -> bool:
+    """`virsh capabilities` -> whether libvirt offers KVM guests (a <domain type='kvm'>)."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415 - only for remote libvirt labs
+
+    try:
+        root = ET.fromstring(capabilities_xml)  # noqa: S314 - libvirtd's own answer
+    except ET.ParseError as exc:
+        raise ValueError(f"not libvirt capabilities XML: {exc}") from None
+    return any(d.get("type") == "kvm" for d in root.iterfind("guest/arch/domain"))

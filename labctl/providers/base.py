@@ -100,8 +100,12 @@ class Provider(ABC):
 
     # --- the host: preflight, fleets -------------------------------------------------------
 
-    def host_probes(self) -> Mapping[str, tuple[list[str], float]]:
-        """Extra commands doctor runs for this provider only (slow ones), by fact name."""
+    def host_probes(self, lab: Lab | None = None) -> Mapping[str, tuple[list[str], float]]:
+        """Extra commands doctor runs for this provider only (slow ones), by fact name; `lab`
+        is the lab preflight is for (None: a survey of the host). Probes named `remote-cpus`,
+        `remote-memory` (`virsh nodememstats`) and `remote-kvm` (`virsh capabilities`) describe
+        the host the lab's machines run on when it is another one (HostFacts.remote_host)."""
+        del lab
         return {}
 
     def setup_on(self, facts: HostFacts) -> str | None:

@@ -14,6 +14,7 @@ from labctl.doctor.findings import (
     linux_only,
     plugin_finding,
 )
+from labctl.doctor.judges import MEMORY_HEADROOM
 from labctl.doctor.parse import normalize_arch
 from labctl.providers.base import Provider
 from labctl.render import ruby_string
@@ -58,12 +59,21 @@ class Libvirt(Provider):
     def machines_remote(self, lab: Lab) -> bool:
         return lab.libvirt.remote
 
-    def host_probes(self) -> Mapping[str, tuple[list[str], float]]:
-        # An answer can take seconds, so libvirtd is asked only for a libvirt lab.
-        return {
-            "libvirt": (["virsh", "-c", LOCAL_URI, "version"], LIBVIRT_TIMEOUT),
-            "libvirt-networks": (networks_probe(LOCAL_URI), LIBVIRT_TIMEOUT * 2),
+    def host_probes(self, lab: Lab | None = None) -> Mapping[str, tuple[list[str], float]]:
+        # An answer can take seconds, so libvirtd is asked only for a libvirt lab: this host's,
+        # or the remote hypervisor's over the same SSH connection vagrant-libvirt will use.
+        uri = hypervisor_uri(lab.libvirt) if lab is not None and lab.libvirt.remote else None
+        probes = {
+            "libvirt": (["virsh", "-c", uri or LOCAL_URI, "version"], LIBVIRT_TIMEOUT),
+            "libvirt-networks": (networks_probe(uri or LOCAL_URI), LIBVIRT_TIMEOUT * 2),
         }
+        if uri is not None:  # this host's CPUs, memory and /dev/kvm are not the machines'
+            probes |= {
+                "remote-cpus": (["virsh", "-c", uri, "nodeinfo"], LIBVIRT_TIMEOUT),
+                "remote-memory": (["virsh", "-c", uri, "nodememstats"], LIBVIRT_TIMEOUT),
+                "remote-kvm": (["virsh", "-c", uri, "capabilities"], LIBVIRT_TIMEOUT),
+            }
+        return probes
 
     def setup_on(self, facts: HostFacts) -> str | None:
         if facts.system not in {"Linux", ""} or not facts.kvm_device:
@@ -81,7 +91,7 @@ class Libvirt(Provider):
         return f"sudo apt install {' '.join(packages)}" if packages else ""
 
     def preflight_rules(self) -> Sequence[Rule]:
-        return (_provider, _libvirt, _cpu_virt, _networks)
+        return (_provider, _libvirt, _cpu_virt, _remote_memory, _networks)
 
     def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
         """Refuse domain names another lab's domains hold on this host (labctl_<machine>)."""
@@ -169,6 +179,22 @@ def libvirt_uri(conn: LibvirtConnection) -> str | None:
     return f'{opening}#{{File.expand_path({ruby_string(home_path)})}}"'
 
 
+def hypervisor_uri(conn: LibvirtConnection) -> str:
+    """The remote hypervisor's libvirt URI as `virsh -c` takes it: libvirt_uri's, with the key
+    path expanded here as Ruby expands it when Vagrant reads the Vagrantfile."""
+    if conn.uri is not None:
+        return conn.uri
+    user = f"{conn.username}@" if conn.username else ""
+    port = f":{conn.port}" if conn.port else ""
+    base = f"qemu+ssh://{user}{conn.host}{port}/system"
+    key = conn.id_ssh_key_file
+    if key is None:
+        return base
+    if not key.startswith(("/", "~/")):
+        key = f"~/.ssh/{key}"
+    return f"{base}?keyfile={Path(key).expanduser()}"
+
+
 def libvirt_where(conn: LibvirtConnection) -> str:
     """Where a remote lab's machines live, in words for the Vagrantfile's comment."""
     if conn.uri is not None:
@@ -211,19 +237,26 @@ def _libvirt(plan: Plan, facts: HostFacts) -> Finding:
         )
     if facts.libvirt_reachable is None:
         return Finding("libvirt", "warn", "libvirtd was not asked (not a libvirt lab)", "")
+    remote = facts.remote_host
+    where = remote.where if remote else LOCAL_URI
     if not facts.libvirt_reachable:
         return Finding(
             "libvirt",
             "fail",
-            "libvirtd does not answer at qemu:///system: " + facts.probe_error("libvirt"),
-            "start libvirtd (`sudo systemctl enable --now libvirtd`) and add yourself to the "
-            "libvirt group (`sudo adduser $USER libvirt`, then log in again)",
+            f"libvirtd does not answer at {where}: " + facts.probe_error("libvirt"),
+            f"check `virsh -c '{where}' version` works from here: the hypervisor reachable over "
+            "SSH with that key and user, libvirtd running there, the user in its libvirt group"
+            if remote
+            else "start libvirtd (`sudo systemctl enable --now libvirtd`) and add yourself to "
+            "the libvirt group (`sudo adduser $USER libvirt`, then log in again)",
         )
-    return Finding("libvirt", "ok", "libvirtd answers at qemu:///system")
+    return Finding("libvirt", "ok", f"libvirtd answers at {where}")
 
 
 def _cpu_virt(plan: Plan, facts: HostFacts) -> Finding:
     """The libvirt lab renders `lv.driver = "kvm"`: it needs /dev/kvm, and real VT-x/AMD-V."""
+    if facts.remote_host is not None:
+        return _remote_kvm(facts.remote_host.where, facts.remote_host.kvm, facts)
     if not facts.kvm_device:
         return Finding(
             "cpu-virt",
@@ -243,6 +276,55 @@ def _cpu_virt(plan: Plan, facts: HostFacts) -> Finding:
     return Finding("cpu-virt", "ok", "/dev/kvm present")
 
 
+def _remote_kvm(where: str, kvm: bool | None, facts: HostFacts) -> Finding:
+    """A remote hypervisor's KVM, as its libvirtd's capabilities offer it."""
+    if kvm is None:
+        return Finding(
+            "cpu-virt",
+            "warn",
+            f"could not ask libvirtd at {where} whether it offers KVM"
+            + (f": {facts.probe_error('remote-kvm')}" if facts.probe_error("remote-kvm") else ""),
+            f"run `virsh -c '{where}' capabilities` and look for domain type kvm",
+        )
+    if not kvm:
+        return Finding(
+            "cpu-virt",
+            "fail",
+            f"libvirtd at {where} offers no KVM guests: the lab runs on KVM (lv.driver = kvm)",
+            f"on the hypervisor: {FIRMWARE_FIX}, load kvm_intel or kvm_amd, restart libvirtd",
+        )
+    return Finding("cpu-virt", "ok", f"libvirtd at {where} offers KVM guests")
+
+
+def _remote_memory(plan: Plan, facts: HostFacts) -> Finding | None:
+    """The machines reserve the hypervisor's memory, not this host's (doctor's `memory`)."""
+    remote = facts.remote_host
+    if remote is None:
+        return None
+    need = plan.total_memory_mib
+    smaller = "use fewer agents or smaller `memory:` in lab.yaml, or another hypervisor"
+    if remote.free_mib is None:
+        return Finding(
+            "memory",
+            "warn",
+            f"the lab takes {need} MiB; libvirtd at {remote.where} did not say how much is "
+            "free" + (f" ({facts.probe_error('remote-memory')})"
+                      if facts.probe_error("remote-memory") else ""),
+            f"check with `virsh -c '{remote.where}' nodememstats`",
+        )  # fmt: skip
+    free = remote.free_mib
+    if need > free:
+        return Finding("memory", "fail", f"the lab needs {need} MiB but only {free} MiB is free "
+                       f"on the hypervisor ({remote.where})", smaller)  # fmt: skip
+    if need > free * MEMORY_HEADROOM:
+        return Finding("memory", "warn", f"the lab needs {need} MiB of the {free} MiB free on "
+                       f"the hypervisor, leaving it little", smaller)  # fmt: skip
+    cpus = f", {remote.cpus} CPUs" if remote.cpus else ""
+    return Finding(
+        "memory", "ok", f"the lab needs {need} MiB; {free} MiB free on the hypervisor{cpus}"
+    )
+
+
 def _provider(plan: Plan, facts: HostFacts) -> Finding | None:
     """libvirt's Vagrant plugin, on Linux."""
     return linux_only(plan.lab.provider, facts) or plugin_finding(
@@ -255,9 +337,7 @@ def _networks(plan: Plan, facts: HostFacts) -> Finding | None:
     refuse the lab network ("Network default exists but does not have dhcp disabled"); libvirt's
     `default` (192.168.122.0/24) and vagrant-libvirt's management network (192.168.121.0/24,
     created on first up) are the usual ones."""
-    lab = plan.lab
-    if plan.provider.machines_remote(lab):
-        return None  # this host's networks are not the hypervisor's
+    lab = plan.lab  # a remote lab's networks are the hypervisor's (host_probes asks it)
     own = LAB_NETWORK_PREFIX + lab.name
     cidr = ipaddress.IPv4Network(plan.network.cidr)
     if facts.libvirt_networks is None:
