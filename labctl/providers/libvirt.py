@@ -94,14 +94,14 @@ class Libvirt(Provider):
         return (_provider, _libvirt, _cpu_virt, _remote_memory, _networks)
 
     def before_boot(self, plan: Plan, vagrant: VagrantLab, on_step: Step) -> None:
-        """Refuse domain names another lab's domains hold on this host (labctl_<machine>)."""
+        """Refuse domain names another lab's domains hold on the lab's libvirtd, this host's or
+        the remote hypervisor's (labctl_<machine>)."""
         from labctl.providers import vm_names  # noqa: PLC0415
         from labctl.render import machine_marker  # noqa: PLC0415
 
         del on_step
-        if self.machines_remote(plan.lab):
-            return  # the hypervisor's domains: not listed from here yet
-        listed = _virsh("list", "--all", "--uuid", "--name")
+        uri = _uri_of(plan.lab)
+        listed = _virsh("list", "--all", "--uuid", "--name", uri=uri)
         if listed.returncode != 0:
             return  # doctor's libvirt finding already says what is wrong with libvirtd
         wanted = {m.name: DOMAIN_PREFIX + m.name for m in plan.machines}
@@ -110,12 +110,12 @@ class Libvirt(Provider):
         problems = vm_names.foreign_machines(wanted, on_host, recorded)
         if problems:
             own = vm_names.left_behind(
-                wanted, on_host, recorded, lambda uuid: _virsh("desc", uuid).stdout,
+                wanted, on_host, recorded, lambda uuid: _virsh("desc", uuid, uri=uri).stdout,
                 machine_marker(vagrant.lab_dir),
             )  # fmt: skip
             vm_names.refuse_foreign(
                 problems, "libvirt domain names taken", plan.lab.name, tuple(own),
-                "virsh undefine NAME --remove-all-storage",
+                f"virsh -c '{uri}' undefine NAME --remove-all-storage",
             )  # fmt: skip
 
     def remove_left_behind(self, plan: Plan, lab_dir: Path) -> Iterator[str]:
@@ -125,26 +125,25 @@ class Libvirt(Provider):
         from labctl.providers import vm_names  # noqa: PLC0415
         from labctl.render import machine_marker  # noqa: PLC0415
 
-        if self.machines_remote(plan.lab):
-            return  # the hypervisor's domains: not listed from here yet
-        listed = _virsh("list", "--all", "--uuid", "--name")
+        uri = _uri_of(plan.lab)
+        listed = _virsh("list", "--all", "--uuid", "--name", uri=uri)
         if listed.returncode != 0:
             return  # doctor's libvirt finding already says what is wrong with libvirtd
         found = vm_names.left_behind(
             {m.name: DOMAIN_PREFIX + m.name for m in plan.machines},
             vm_names.parse_virsh_list(listed.stdout),
             vm_names.recorded_ids(lab_dir, self.name),
-            lambda uuid: _virsh("desc", uuid).stdout,
+            lambda uuid: _virsh("desc", uuid, uri=uri).stdout,
             machine_marker(lab_dir),
         )
         for name, uuid in found.items():
-            _virsh("destroy", uuid)  # fails harmlessly when the domain is not running
-            gone = _virsh("undefine", uuid, "--remove-all-storage", "--snapshots-metadata")
+            _virsh("destroy", uuid, uri=uri)  # fails harmlessly when the domain is not running
+            gone = _virsh("undefine", uuid, "--remove-all-storage", "--snapshots-metadata", uri=uri)
             if gone.returncode != 0:
                 raise BootError(
                     f"could not remove domain {name} ({uuid}) an earlier run of this lab left: "
                     f"{(gone.stderr or gone.stdout).strip()[-300:]}",
-                    f"remove it by hand: virsh undefine {name} --remove-all-storage",
+                    f"remove it by hand: virsh -c '{uri}' undefine {name} --remove-all-storage",
                 )
             yield f"removed domain {name} ({uuid}), left by an earlier run of this lab"
 
@@ -381,11 +380,16 @@ def _networks(plan: Plan, facts: HostFacts) -> Finding | None:
     return Finding("libvirt-network", "ok", f"no other libvirt network uses {cidr}")
 
 
-def _virsh(*args: str) -> subprocess.CompletedProcess[str]:
-    """`virsh -c qemu:///system ARGS`, never raising: a missing binary or a hang is non-zero."""
+def _uri_of(lab: Lab) -> str:
+    """Where the lab's domains live: the remote hypervisor's libvirtd, or this host's."""
+    return hypervisor_uri(lab.libvirt) if lab.libvirt.remote else LOCAL_URI
+
+
+def _virsh(*args: str, uri: str = LOCAL_URI) -> subprocess.CompletedProcess[str]:
+    """`virsh -c URI ARGS`, never raising: a missing binary or a hang is non-zero."""
     import subprocess  # noqa: PLC0415
 
-    argv = ["virsh", "-c", LOCAL_URI, *args]
+    argv = ["virsh", "-c", uri, *args]
     try:
         return subprocess.run(
             argv, check=False, capture_output=True, text=True, timeout=LIBVIRT_TIMEOUT * 8

@@ -78,9 +78,12 @@ class FakeVirsh:
     domains: dict[str, tuple[str, str, bool]]
     calls: list[tuple[str, ...]] = field(default_factory=list)
 
-    def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
+    uris: set[str] = field(default_factory=set)
+
+    def __call__(self, *args: str, uri: str = "qemu:///system") -> subprocess.CompletedProcess[str]:
         self.calls.append(args)
-        argv = ["virsh", *args]
+        self.uris.add(uri)
+        argv = ["virsh", "-c", uri, *args]
         by_uuid = {u: (n, d, r) for n, (u, d, r) in self.domains.items()}
         if args[0] == "list":
             return done(argv, out="".join(f"{u} {n}\n" for n, (u, _, _) in self.domains.items()))
@@ -187,6 +190,19 @@ def test_libvirt_undefines_only_this_directorys_unrecorded_domains(
     lines = list(plan.provider.remove_left_behind(plan, tmp_path))
     assert sorted(fake.domains) == [agent2]
     assert len(lines) == 2
+
+
+def test_a_remote_labs_leftovers_are_removed_from_its_hypervisor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lab = parse_lab(spec_text("default", "libvirt") + "libvirt: {uri: 'qemu+ssh://hv1/system'}\n")
+    plan = plan_lab(lab.lab)
+    server = f"labctl_{plan.machines[0].name}"
+    fake = FakeVirsh({server: ("aaaa-1111", machine_marker(tmp_path), True)})
+    monkeypatch.setattr(libvirt_module, "_virsh", fake)
+    assert len(list(plan.provider.remove_left_behind(plan, tmp_path))) == 1
+    assert fake.domains == {}
+    assert fake.uris == {"qemu+ssh://hv1/system"}
 
 
 def test_left_behind_is_pure_and_reads_descriptions_only_of_candidates() -> None:
