@@ -131,14 +131,18 @@ def test_the_proxy_command_pins_the_jump_host_in_the_labs_known_hosts() -> None:
     assert words[-3:] == ["-W", "%h:%p", "ops@gw.example.net"]
 
 
-@pytest.mark.skipif(not shutil.which("ssh"), reason="needs OpenSSH's client")
-def test_openssh_reads_the_options_as_labctl_means_them() -> None:
-    """`ssh -G` prints the configuration OpenSSH resolved, without connecting."""
-    argv = ssh_argv(BEHIND, "/labs/my lab/known_hosts")
+def resolved_by_openssh(argv: list[str]) -> dict[str, str]:
+    """`ssh -G` prints the configuration OpenSSH resolved from argv, without connecting."""
+    if not shutil.which("ssh"):
+        pytest.skip("needs OpenSSH's client")
     resolved = subprocess.run(
         [argv[0], "-G", *argv[1:]], capture_output=True, text=True, check=True, timeout=10
     ).stdout.splitlines()
-    options = dict(line.split(" ", 1) for line in resolved)
+    return dict(line.split(" ", 1) for line in resolved)
+
+
+def test_openssh_reads_the_options_as_labctl_means_them() -> None:
+    options = resolved_by_openssh(ssh_argv(BEHIND, "/labs/my lab/known_hosts"))
     assert options["hostname"] == "10.0.0.23"
     assert options["hostkeyalias"] == "pis-pi-3"
     assert options["userknownhostsfile"] == "/labs/my lab/known_hosts"
@@ -183,10 +187,7 @@ def test_a_damaged_jump_in_ssh_json_is_named(tmp_path: Path) -> None:
 def test_the_tunnel_forwards_a_local_port_to_the_servers_api_through_the_jump() -> None:
     argv = ssh_forward_argv(BEHIND, "/labs/known_hosts", 16443, "127.0.0.1:6443")
     assert argv[-1] == "ubuntu@10.0.0.23"
-    resolved = subprocess.run(
-        [argv[0], "-G", *argv[1:]], capture_output=True, text=True, check=True, timeout=10
-    ).stdout.splitlines()
-    options = dict(line.split(" ", 1) for line in resolved)
+    options = resolved_by_openssh(argv)
     assert options["localforward"] == "[127.0.0.1]:16443 [127.0.0.1]:6443"
     assert options["exitonforwardfailure"] == "yes"
     assert options["proxycommand"] == proxy_command(JUMP, "/labs/known_hosts")
