@@ -29,6 +29,7 @@ from labctl.registry import plan_lab
 from labctl.render import ssh_inventory
 from labctl.spec.loader import parse_lab
 from labctl.tools.ssh import RetryPolicy, SshPool, SshTarget
+from tests.integration.test_ansible_roles import WIPE_K3S
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -220,12 +221,19 @@ def test_kubeconfig_tunnel_reaches_the_api_port_of_a_server_behind_the_jump_host
     name = lab["dir"].name
     address = hidden[server.name]
     (lab["dir"] / "kubeconfig").write_text(LAB_KUBECONFIG.format(name=name, address=address))
+    # The pool is shared: an earlier role test may have left k3s-fake holding port 6443.
+    tb.sh(server.ssh_argv(WIPE_K3S, user=server.root_user))
     tb.sh(server.ssh_argv(
         # Only the server in the background, with no hold on this ssh's output.
         "mkdir -p /tmp/api; echo stand-in > /tmp/api/version; cd /tmp/api; "
         "setsid python3 -m http.server 6443 --bind 127.0.0.1 >/dev/null 2>&1 < /dev/null &",
         user=server.root_user,
     ))  # fmt: skip
+    listening = (
+        "for i in $(seq 100); do curl -fsS http://127.0.0.1:6443/version && exit; sleep 0.1; "
+        "done; exit 1"
+    )
+    assert tb.sh(server.ssh_argv(listening)).stdout.strip() == "stand-in"
     spec: Path = lab["spec"]
     port = 16000 + next(LAB_NUMBERS)
     tunnel = subprocess.Popen(
