@@ -75,16 +75,24 @@ def kubeconfig(
 
 def _tunnel(resolved: Resolved, lab_config: Path, port: int) -> None:
     """Write the tunnel's kubeconfig, then hold `ssh -N -L` to the first server open."""
+    import socket  # noqa: PLC0415
     import subprocess  # noqa: PLC0415
 
+    from labctl.errors import UsageError  # noqa: PLC0415
     from labctl.lab import kubeconfig as kc  # noqa: PLC0415
     from labctl.lab.labdir import write_atomic  # noqa: PLC0415
-    from labctl.lab.targets import load_targets  # noqa: PLC0415
+    from labctl.lab.targets import load_target  # noqa: PLC0415
     from labctl.plan import Role  # noqa: PLC0415
     from labctl.render import ssh_forward_argv  # noqa: PLC0415
 
     server = next(m.name for m in resolved.plan.machines if m.role is Role.SERVER)
-    target = load_targets(resolved.lab_dir)[server]
+    target = load_target(resolved.lab_dir, server)
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(f"port {port} on 127.0.0.1 cannot be used here: {exc.strerror}",
+                             "pick a free one with --port") from None  # fmt: skip
     doc = kc.tunnel_config(kc.load_lab_kubeconfig(lab_config), port)
     tunnel_config = resolved.lab_dir / "kubeconfig-tunnel"
     write_atomic(tunnel_config, kc.dump(doc), mode=0o600)

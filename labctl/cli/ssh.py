@@ -26,12 +26,12 @@ def ssh(
     import subprocess  # noqa: PLC0415 - lazy: keeps --help fast
     from pathlib import Path  # noqa: PLC0415
 
-    from labctl.lab.targets import load_targets  # noqa: PLC0415
+    from labctl.lab.targets import load_target  # noqa: PLC0415
     from labctl.render import ssh_argv  # noqa: PLC0415
 
     resolved = resolve(Path(file) if file else None)
     name = find_machine(resolved, node)
-    target = load_targets(resolved.lab_dir)[name]
+    target = load_target(resolved.lab_dir, name)
     argv = ssh_argv(target, str(resolved.lab_dir / "known_hosts"))
     if command:
         argv += ["--", *command]

@@ -65,3 +65,14 @@ def load_targets(lab_dir: Path) -> dict[str, SshTarget]:
             "run `labctl up` first",
         )
     return targets
+
+
+def load_target(lab_dir: Path, machine: str) -> SshTarget:
+    """How to reach one machine of the lab; a machine ssh.json does not name is an error."""
+    target = load_targets(lab_dir).get(machine)
+    if target is None:
+        raise BootError(
+            f"labctl does not know how to reach {machine} (not in ssh.json)",
+            "run `labctl up`: it finds the machines and writes ssh.json anew",
+        )
+    return target

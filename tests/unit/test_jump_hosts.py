@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import pytest
 import yaml
@@ -207,3 +208,47 @@ def test_the_tunnel_kubeconfig_points_at_the_local_end_and_keeps_the_rest() -> N
     }  # fmt: skip
     assert tunnelled["users"] == lab["users"]
     assert lab["clusters"][0]["cluster"]["server"] == "https://10.200.0.10:6443"  # a copy
+
+
+def tunnel_cli(tmp_path: Path, port: int, targets: dict[str, SshTarget]) -> Any:
+    """`labctl kubeconfig tunnel` on a lab that has a kubeconfig and these ssh.json entries."""
+    import sys
+
+    spec = tmp_path / "lab.yaml"
+    spec.write_text("name: tl\nprovider: lxc\nagents: {count: 1}\n", encoding="utf-8")
+    lab_dir = tmp_path / ".labctl" / "tl"
+    lab_dir.mkdir(parents=True)
+    (lab_dir / "kubeconfig").write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://x:6443'}}]\n"
+        "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
+    )
+    save_targets(lab_dir, targets)
+    return subprocess.run(
+        [sys.executable, "-m", "labctl", "kubeconfig", "tunnel", "-f", str(spec), "--port",
+         str(port)], cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+
+
+def test_a_tunnel_port_in_use_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = SshTarget("tl-server-1", "10.0.0.23", 22, "vagrant", Path("/k"), JUMP)
+        done = tunnel_cli(tmp_path, port, {server.name: server})
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: port {port} on 127.0.0.1 cannot be used here")
+    assert "--port" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / ".labctl" / "tl" / "kubeconfig-tunnel").exists()
+
+
+def test_a_tunnel_to_a_server_ssh_json_does_not_name_says_to_run_up(tmp_path: Path) -> None:
+    agent = SshTarget("tl-agent-1", "10.0.0.24", 22, "vagrant", Path("/k"))
+    done = tunnel_cli(tmp_path, 16443, {agent.name: agent})
+    assert done.returncode != 0
+    assert "tl-server-1 (not in ssh.json)" in done.stderr
+    assert "labctl up" in done.stderr
+    assert "Traceback" not in done.stderr
