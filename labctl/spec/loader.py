@@ -256,4 +256,41 @@ def load_lab(path: Path) -> LoadedLab:
             [SpecProblem(str(path), line, column, "", message)], "save the file as UTF-8"
         ) from None
     loaded = parse_lab(text, str(path))
+    keys = key_file_problems(loaded.lab)
+    if keys:
+        located = [problem_at(str(path), loaded.positions, loc, msg) for loc, msg in keys]
+        raise SpecError(located, "fix the key files above; ssh refuses keys others can read")
     return LoadedLab(loaded.lab, loaded.source, loaded.positions, path)
+
+
+def key_file_problems(lab: Lab) -> list[tuple[Loc, str]]:
+    """`provider: ssh`: every key file a machine or jump host names must exist, be a file,
+    and not be readable by group or others (ssh refuses such a private key)."""
+    import stat  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    hosts: list[tuple[Loc, str | None]] = [
+        (("machines", i, "key"), m.key) for i, m in enumerate(lab.machines)
+    ]
+    hosts += [(("jump_hosts", name, "key"), j.key) for name, j in lab.jump_hosts.items()]
+    problems: list[tuple[Loc, str]] = []
+    for loc, key in hosts:
+        if key is None:
+            continue
+        path = Path(key).expanduser()
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            problems.append((loc, f"{key}: {exc.strerror.lower() if exc.strerror else exc}"))
+            continue
+        if not stat.S_ISREG(mode):
+            problems.append((loc, f"{key} is not a file; give the private key's path"))
+        elif mode & 0o077:
+            problems.append(
+                (
+                    loc,
+                    f"{key} can be read by others (mode {stat.S_IMODE(mode):04o}); ssh refuses "
+                    f"it: run `chmod 600 {key}`",
+                )
+            )
+    return problems

@@ -22,11 +22,19 @@ from pydantic import (
     Field,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
 from labctl.catalogue import CHECK_NAMES
 from labctl.messages import cut, quoted
+from labctl.spec.machines import (
+    SSH_PROVIDER,
+    JumpHost,
+    OwnMachine,
+    count_roles,
+    machine_problems,
+)
 
 # Providers are plug-ins (`labctl.providers` entry points); the spec only knows their names,
 # read from the installed metadata without importing any provider.
@@ -38,7 +46,11 @@ AUTO_PROVIDER = "auto"
 
 
 class ProviderSection:
-    """Marks a section of lab.yaml that only the provider of the same name reads (`libvirt:`)."""
+    """Marks a section of lab.yaml that only one provider reads: the provider of the same name
+    (`libvirt:`), or `owner` (`machines:` and `jump_hosts:` are the ssh provider's)."""
+
+    def __init__(self, owner: str | None = None) -> None:
+        self.owner = owner
 
 
 K3sComponent = Literal[
@@ -413,6 +425,17 @@ class Lab(_Model):
         default_factory=LibvirtConnection,
         description="libvirt provider only: the hypervisor to create the machines on",
     )
+    machines: Annotated[list[OwnMachine], ProviderSection(SSH_PROVIDER)] = Field(
+        default_factory=list,
+        description="ssh provider only: the existing machines of the lab (servers and agents "
+        "are counted from their roles)",
+    )
+    jump_hosts: Annotated[dict[str, JumpHost], ProviderSection(SSH_PROVIDER)] = Field(
+        default_factory=dict,
+        description="ssh provider only: hosts to connect through, by the name machines give",
+    )
+
+    _count_roles = model_validator(mode="before")(count_roles)
 
     @field_validator("name")
     @classmethod
@@ -471,36 +494,47 @@ def cross_field_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
             )
         )
     # A section given for another provider is one problem; its own keys are not judged then.
-    problems += _provider_section_problems(lab) or _libvirt_problems(lab)
+    foreign = _provider_section_problems(lab)
+    problems += foreign or _libvirt_problems(lab)
+    if not foreign and lab.provider == _section_owner("machines"):
+        problems += machine_problems(lab)
     return problems
 
 
-def _given(section: BaseModel) -> bool:
-    """Whether any key of a section differs from its default: what a user (or a placement) set."""
+def _given(section: object) -> bool:
+    """Whether a section says anything: a list or mapping with entries, or a section any key of
+    which differs from its default (what a user, or a placement, set)."""
+    if not isinstance(section, BaseModel):
+        return bool(section)
     return any(
         getattr(section, key) != info.default for key, info in type(section).model_fields.items()
     )
 
 
-def _foreign_sections(lab: Lab) -> list[str]:
-    """Provider sections (named after the one provider that reads them) given for another one."""
-    return [
-        key
-        for key, info in Lab.model_fields.items()
-        if any(isinstance(mark, ProviderSection) for mark in info.metadata)
-        and key != lab.provider
-        and _given(getattr(lab, key))
-    ]
+def _section_owner(key: str) -> str | None:
+    """The provider that reads section `key`, if only one does."""
+    marks = Lab.model_fields[key].metadata
+    return next((m.owner or key for m in marks if isinstance(m, ProviderSection)), None)
+
+
+def _foreign_sections(lab: Lab) -> list[tuple[str, str]]:
+    """Provider sections given for another provider than the one that reads them: (key, owner)."""
+    found = []
+    for key in Lab.model_fields:
+        owner = _section_owner(key)
+        if owner is not None and owner != lab.provider and _given(getattr(lab, key)):
+            found.append((key, owner))
+    return found
 
 
 def _provider_section_problems(lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
     return [
         (
             (key,),
-            f"only the {key} provider reads `{key}:`; this lab uses {lab.provider}: "
-            f"remove the section or set `provider: {key}`",
+            f"only the {owner} provider reads `{key}:`; this lab uses {lab.provider}: "
+            f"remove the section or set `provider: {owner}`",
         )
-        for key in _foreign_sections(lab)
+        for key, owner in _foreign_sections(lab)
     ]
 
 
