@@ -136,6 +136,10 @@ class HostKeyMismatchError(SshError):
     """The machine's host key differs from the one this lab's known_hosts recorded first."""
 
 
+class HostKeyUnknownError(SshError):
+    """A machine the user owns offered a host key this lab has not been told to trust."""
+
+
 class CommandTimeoutError(SshError):
     """A command ran longer than its timeout; its channel was closed, the connection kept."""
 

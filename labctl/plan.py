@@ -146,7 +146,7 @@ class Plan:
         }
 
 
-def _phases(lab: Lab) -> tuple[Phase, ...]:
+def _phases(lab: Lab, provider: Provider) -> tuple[Phase, ...]:
     addons = ["demo app"]
     tags = ["gitops"]
     if lab.addons.argocd.enabled:
@@ -156,11 +156,23 @@ def _phases(lab: Lab) -> tuple[Phase, ...]:
         addons.insert(0, "GitLab")
         tags.insert(0, "gitlab")
     servers = lab.servers.count
-    phases = [
-        Phase("preflight", "check the host: Vagrant, provider, CPU, RAM, disk, network"),
-        Phase("render", "write Vagrantfile, inventory and ansible.cfg into the lab directory"),
-        Phase("boot", "vagrant up every machine"),
-        Phase("wait-ssh", "wait until every machine answers over SSH"),
+    if provider.boots_machines:
+        phases = [
+            Phase("preflight", "check the host: Vagrant, provider, CPU, RAM, disk, network"),
+            Phase("render", "write Vagrantfile, inventory and ansible.cfg into the lab directory"),
+            Phase("boot", "vagrant up every machine"),
+            Phase("wait-ssh", "wait until every machine answers over SSH"),
+        ]
+    else:  # the machines exist: preflight judges them over SSH, nothing boots
+        phases = [
+            Phase(
+                "preflight",
+                "check each machine over SSH: host key, OS, arch, sudo, RAM, ports, node address",
+            ),
+            Phase("render", "write the inventory and ansible.cfg into the lab directory"),
+            Phase("wait-ssh", "connect to every machine over SSH"),
+        ]
+    phases += [
         Phase(
             "prepare", "OS prep: modules, sysctls, swap off, time sync, /etc/hosts", ("prepare",)
         ),
@@ -178,8 +190,9 @@ def _phases(lab: Lab) -> tuple[Phase, ...]:
         Phase("kubeconfig", "fetch the kubeconfig into the lab directory", ("kubeconfig",)),
         Phase("addons", ", ".join(addons), tuple(tags)),
         Phase("checks", "smoke checks over SSH"),
-        Phase("baseline", "snapshot every machine as baseline, for `labctl reset`"),
     ]
+    if provider.boots_machines:  # snapshots need a hypervisor
+        phases.append(Phase("baseline", "snapshot every machine as baseline, for `labctl reset`"))
     return tuple(phases)
 
 
@@ -195,10 +208,23 @@ def _checks(lab: Lab) -> tuple[str, ...]:
     )
 
 
+def _spanning(addresses: list[ipaddress.IPv4Address]) -> ipaddress.IPv4Network:
+    """The smallest IPv4 network holding every address (at least a /30)."""
+    prefix = 30
+    while prefix > 0:
+        net = ipaddress.IPv4Network(f"{addresses[0]}/{prefix}", strict=False)
+        if all(a in net for a in addresses):
+            return net
+        prefix -= 1
+    return ipaddress.IPv4Network("0.0.0.0/0")
+
+
 def make_plan(lab: Lab, provider: Provider) -> Plan:
     """Expand a validated Lab into its Plan on `provider` (the lab's own, found by
     labctl.registry.plan_lab). Addresses: servers, then agents, then GitLab."""
     net = ipaddress.IPv4Network(lab.network.cidr)
+    if lab.machines:  # the network the user's machines share: the smallest that holds them
+        net = _spanning([ipaddress.IPv4Address(m.k3s_ip) for m in lab.machines if m.k3s_ip])
     box = lab.box or provider.default_box  # Plan.box says the same once the plan exists
     pools: list[tuple[Role, int, int, int]] = [
         (Role.SERVER, lab.servers.count, lab.servers.cpus, lab.servers.memory),
@@ -209,13 +235,20 @@ def make_plan(lab: Lab, provider: Provider) -> Plan:
         pools.append((Role.GITLAB, 1, gitlab.cpus, gitlab.memory))
 
     machines: list[Machine] = []
+    own = {m.role: [o for o in lab.machines if o.role == m.role] for m in lab.machines}
     for role, count, cpus, memory in pools:
         for index in range(1, count + 1):
-            name = (
-                f"{lab.name}-gitlab" if role is Role.GITLAB else f"{lab.name}-{role.value}-{index}"
-            )
-            ip = net.network_address + FIRST_MACHINE_OFFSET + len(machines)
-            machines.append(Machine(name, role, index, str(ip), cpus, memory, box, lab.box_version))
+            if lab.machines:  # the user's own (provider ssh), with their names and addresses
+                given = own[role.value][index - 1]
+                name, ip = given.name, str(given.k3s_ip)
+            else:
+                name = (
+                    f"{lab.name}-gitlab"
+                    if role is Role.GITLAB
+                    else f"{lab.name}-{role.value}-{index}"
+                )
+                ip = str(net.network_address + FIRST_MACHINE_OFFSET + len(machines))
+            machines.append(Machine(name, role, index, ip, cpus, memory, box, lab.box_version))
 
     return Plan(
         lab=lab,
@@ -229,6 +262,6 @@ def make_plan(lab: Lab, provider: Provider) -> Plan:
         ),
         machines=tuple(machines),
         datastore="sqlite" if lab.servers.count == 1 else "etcd",
-        phases=_phases(lab),
+        phases=_phases(lab, provider),
         checks=_checks(lab),
     )

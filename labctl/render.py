@@ -150,12 +150,14 @@ def render(plan: Plan, paths: LabPaths) -> Mapping[str, str]:
         "group_vars": group_vars(plan, paths),
         "machine_marker": machine_marker(paths.lab_dir),
     }
-    return {
-        "Vagrantfile": env.get_template("Vagrantfile.j2").render(context),
+    files = {
         "inventory/hosts.yml": env.get_template("inventory.yml.j2").render(context),
         "inventory/group_vars/all.yml": env.get_template("group_vars.yml.j2").render(context),
         "ansible.cfg": env.get_template("ansible.cfg.j2").render(context),
     }
+    if plan.provider.boots_machines:  # machines that exist already need no Vagrantfile
+        files = {"Vagrantfile": env.get_template("Vagrantfile.j2").render(context), **files}
+    return files
 
 
 # OpenSSH for `labctl ssh`, Ansible and the handouts must reach a machine as labctl's own SSH
@@ -228,15 +230,22 @@ def ssh_forward_argv(
     return [*argv[:-1], *forward, argv[-1]]
 
 
-def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) -> str:
+def ssh_inventory(
+    targets: Mapping[str, SshTarget], known_hosts: PurePosixPath, *, pinned_first: bool = False
+) -> str:
     """inventory/ssh.yml: how Ansible reaches each machine, from `vagrant ssh-config`.
 
     Host keys go to the lab's own known_hosts (first use is trusted, a change is refused);
     never to ~/.ssh/known_hosts, and never with checking switched off. A machine behind a jump
     host is reached through it (a ProxyCommand that pins the jump host's key the same way).
+    `pinned_first`: the user's own machines, whose keys preflight pinned after asking, so an
+    unknown key is refused here too.
     """
+    strict = "yes" if pinned_first else "accept-new"
     lines = [
-        "# Written by labctl after boot from `vagrant ssh-config`; rewritten on every boot.",
+        "# Written by labctl from lab.yaml's machines; rewritten on every `up`."
+        if pinned_first
+        else "# Written by labctl after boot from `vagrant ssh-config`; rewritten on every boot.",
         "all:",
         "  vars:",
         "    ansible_ssh_common_args: "
@@ -245,7 +254,7 @@ def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) 
             f"-o {shlex.quote(ssh_option('UserKnownHostsFile', str(known_hosts)))} "
             # Under the machine's name in clear, as labctl ssh and labctl's own SSH write it
             # (Debian's and Ubuntu's ssh_config hash names by default).
-            "-o HashKnownHosts=no -o StrictHostKeyChecking=accept-new"
+            f"-o HashKnownHosts=no -o StrictHostKeyChecking={strict}"
         ),
         "  hosts:",
     ]
@@ -259,7 +268,9 @@ def ssh_inventory(targets: Mapping[str, SshTarget], known_hosts: PurePosixPath) 
             f"      ansible_host: {_to_yaml_value(target.host)}",
             f"      ansible_port: {target.port}",
             f"      ansible_user: {_to_yaml_value(target.user)}",
-            f"      ansible_ssh_private_key_file: {_to_yaml_value(str(target.key_file))}",
-            f"      ansible_ssh_extra_args: {_to_yaml_value(shlex.join(extra))}",
         ]
+        if target.key_file is not None:  # else the user's agent and default keys
+            key = _to_yaml_value(str(target.key_file))
+            lines.append(f"      ansible_ssh_private_key_file: {key}")
+        lines.append(f"      ansible_ssh_extra_args: {_to_yaml_value(shlex.join(extra))}")
     return "\n".join(lines) + "\n"

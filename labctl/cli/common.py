@@ -13,7 +13,7 @@ from labctl.cli.output import OUT
 from labctl.messages import quoted
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from labctl.checks import CheckResult
     from labctl.lab.workflow import Progress, Runtime
@@ -65,7 +65,9 @@ def load_spec(file: Path | None, *, warn: bool = True) -> LoadedLab:
     loaded = resolve_provider(loaded)
     if warn:
         provider = registry.get(loaded.lab.provider)
-        for warning in advisories(loaded, free_memory_mib(), provider.spec_warnings(loaded.lab)):
+        # Machines on another host do not take this host's memory.
+        free = None if provider.machines_remote(loaded.lab) else free_memory_mib()
+        for warning in advisories(loaded, free, provider.spec_warnings(loaded.lab)):
             OUT.warn(str(warning))
     return loaded
 
@@ -170,8 +172,9 @@ def lab_runtime(
 
         spec = str(resolved.loaded.path) if resolved.loaded.path else None
         require_offline_ready(resolved.plan, offline, spec=spec)
-        # Without this, boot would dial the Vagrant registry for a box the store lacks.
-        add_box_from_bundle(resolved.plan, offline, on_line=OUT.note, spec=spec)
+        if resolved.plan.provider.boots_machines:
+            # Without this, boot would dial the Vagrant registry for a box the store lacks.
+            add_box_from_bundle(resolved.plan, offline, on_line=OUT.note, spec=spec)
     return make_runtime(
         resolved.plan,
         resolved.lab_dir,
@@ -191,6 +194,7 @@ def run_phases(
     until: str | None = None,
     skip_preflight: list[str] | None = None,
     offline: Path | None = None,
+    accept_new_host_keys: bool = False,
 ) -> None:
     """Walk the lab's phases under its lock with the right progress view, then summarise."""
     import time  # noqa: PLC0415
@@ -207,6 +211,7 @@ def run_phases(
     else:
         progress = PlainProgress(quiet=OUT.quiet)
     runtime = lab_runtime(resolved, progress, offline, skip_preflight)
+    runtime.trust_new_key = host_key_trust(progress, accept=accept_new_host_keys)
     started = time.monotonic()
     try:
         if isinstance(progress, LiveProgress):
@@ -229,6 +234,31 @@ def run_phases(
                        "elapsed": round(elapsed, 3), **where})  # fmt: skip
     else:
         print_summary(resolved, progress.timings, elapsed, until=until)
+
+
+def host_key_trust(progress: object, *, accept: bool) -> Callable[[str, str, str], bool]:
+    """Whether to trust a host key a user's own machine offers the lab for the first time:
+    shown and asked on a terminal, accepted (and shown) with --accept-new-host-keys, refused
+    otherwise (CI must say it on purpose, as with `ssh -o StrictHostKeyChecking`)."""
+    import sys  # noqa: PLC0415
+
+    def trust(name: str, address: str, key: str) -> bool:
+        line = f"{name} ({address}) offers the host key {key}"
+        if accept:
+            OUT.note(f"{line}: trusted (--accept-new-host-keys)")
+            return True
+        if not (sys.stdin.isatty() and OUT.tty):
+            return False
+        live = getattr(progress, "live", None)
+        if live is not None:
+            live.stop()  # the question needs the terminal to itself
+        try:
+            return typer.confirm(f"{line}. Trust it for this lab?", default=False)
+        finally:
+            if live is not None:
+                live.start()
+
+    return trust
 
 
 def print_summary(
@@ -283,6 +313,20 @@ def find_machine(resolved: Resolved, node: str) -> str:
         f"lab {quoted(resolved.plan.name)} has no machine {quoted(node)}",
         f"its machines are: {', '.join(names)}",
     )
+
+
+def refuse_own_machines(resolved: Resolved, action: str, why: str) -> None:
+    """halt/snapshot/reset need a hypervisor; the machines of a `provider: ssh` lab are the
+    user's own, so these are refused with the reason and what to do instead."""
+    from labctl.errors import UsageError  # noqa: PLC0415
+
+    if not resolved.plan.provider.boots_machines:
+        raise UsageError(
+            f"lab {resolved.plan.name} runs on your own machines (provider "
+            f"{resolved.plan.lab.provider}): labctl cannot {action} them, {why}",
+            "`labctl destroy` uninstalls what labctl installed and `labctl up` installs it "
+            "again; stop or snapshot the machines with your own tools",
+        )
 
 
 def confirm_or_refuse(question: str, yes: bool) -> None:

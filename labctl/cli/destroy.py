@@ -24,8 +24,27 @@ def destroy(
     from labctl.lab.teardown import destroy_lab  # noqa: PLC0415
 
     resolved = resolve(file)
-    confirm_or_refuse(f"Destroy lab {resolved.plan.name} and all its machines?", yes)
+    plan = resolved.plan
+    if plan.provider.boots_machines:
+        confirm_or_refuse(f"Destroy lab {plan.name} and all its machines?", yes)
+    else:  # the user's own machines: said before anything happens
+        names = ", ".join(m.name for m in plan.machines)
+        OUT.line(
+            f"Lab {plan.name} runs on your own machines ({names}): destroy keeps them and "
+            "uninstalls what labctl installed (K3s, its data, network interfaces and iptables "
+            "chains, addon packages, the files labctl wrote)."
+        )
+        confirm_or_refuse(f"Uninstall lab {plan.name} from {names}?", yes)
     with lab_lock(resolved.lab_dir, "destroy"):
-        for line in destroy_lab(resolved.plan, resolved.lab_dir):
+
+        def step(task: str) -> None:
+            if OUT.verbosity:
+                OUT.note(f"uninstall: {task}")
+
+        for line in destroy_lab(plan, resolved.lab_dir, on_step=step):
             OUT.line(line)
-    OUT.line(f"Lab {resolved.plan.name} destroyed.")
+    OUT.line(
+        f"Lab {plan.name} destroyed."
+        if plan.provider.boots_machines
+        else f"Lab {plan.name} uninstalled; the machines are as labctl found them."
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labctl.cli.common import SpecArg, resolve
+from labctl.cli.common import SpecArg, refuse_own_machines, resolve
 from labctl.cli.output import OUT
 
 
@@ -16,6 +16,7 @@ def halt(file: SpecArg = None) -> None:
     from labctl.lab.workflow import forget_phases  # noqa: PLC0415
 
     resolved = resolve(file)
+    refuse_own_machines(resolved, "halt", "since nothing but their owner may power them off")
     lab_dir = resolved.lab_dir
     with lab_lock(lab_dir, "halt"):
         if not (lab_dir / "Vagrantfile").exists():

@@ -11,6 +11,7 @@ from labctl.cli.common import (
     FormatOption,
     SpecArg,
     checks_runtime,
+    refuse_own_machines,
     resolve,
     show_check_results,
 )
@@ -44,6 +45,9 @@ def reset(
 
     validate_name(snapshot)
     resolved = resolve(file)
+    refuse_own_machines(
+        resolved, "reset", "since only a hypervisor can put a machine back to a snapshot"
+    )
     started = time.monotonic()
     runtime, phase = checks_runtime(resolved, output)
     with lab_lock(resolved.lab_dir, "reset"):  # one hold: nothing may change the lab in between

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from labctl.cli.common import Format, FormatOption, SpecArg, resolve
+from labctl.cli.common import Format, FormatOption, SpecArg, refuse_own_machines, resolve
 from labctl.cli.output import OUT
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ def save(
 
     validate_name(name)
     resolved = resolve(file)
+    refuse_own_machines(resolved, "snapshot", "since snapshots need a hypervisor")
     plan = resolved.plan
     OUT.line(f"Saving snapshot {name} of lab {plan.name} ({plan.lab.provider})...")
     with lab_lock(resolved.lab_dir, "snapshot save"):
@@ -78,6 +79,7 @@ def restore(name: NameArg, file: SpecArg = None) -> None:
 
     validate_name(name)
     resolved = resolve(file)
+    refuse_own_machines(resolved, "snapshot", "since snapshots need a hypervisor")
     with lab_lock(resolved.lab_dir, "snapshot restore"):
         restore_lab(resolved, name)
 
@@ -91,6 +93,7 @@ def list_(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
     from labctl.lab.state import spec_hash  # noqa: PLC0415
 
     resolved = resolve(file)
+    refuse_own_machines(resolved, "snapshot", "since snapshots need a hypervisor")
     records = list_snapshots(resolved.plan, resolved.lab_dir)
     if output is Format.JSON:
         OUT.json([{k: v for k, v in r.to_dict().items() if k != "state"} for r in records])
@@ -124,6 +127,7 @@ def delete(name: NameArg, file: SpecArg = None) -> None:
 
     validate_name(name)
     resolved = resolve(file)
+    refuse_own_machines(resolved, "snapshot", "since snapshots need a hypervisor")
     with lab_lock(resolved.lab_dir, "snapshot delete"):
         record = delete_snapshot(resolved.plan, resolved.lab_dir, name, on_step=_step)
     OUT.line(f"Deleted snapshot {name} of lab {resolved.plan.name} "

@@ -27,16 +27,24 @@ PhaseOption = typer.Option(show_default=False, metavar="PHASE")
 
 def show_plan(plan: Plan) -> None:
     """The machines table and the ordered phases."""
-    rows = [
-        (m.name, m.role.value, m.ip, str(m.cpus), f"{m.memory_mib} MiB", m.box)
-        for m in plan.machines
-    ]
-    OUT.table(
+    title = (
         f"Lab {plan.name}: {plan.lab.provider}, {plan.network.cidr}, "
-        f"K3s {plan.lab.k3s.version} ({plan.datastore})",
-        ("machine", "role", "ip", "cpus", "memory", "box"),
-        rows,
+        f"K3s {plan.lab.k3s.version} ({plan.datastore})"
     )
+    if plan.provider.boots_machines:
+        rows = [
+            (m.name, m.role.value, m.ip, str(m.cpus), f"{m.memory_mib} MiB", m.box)
+            for m in plan.machines
+        ]
+        OUT.table(title, ("machine", "role", "ip", "cpus", "memory", "box"), rows)
+    else:  # the user's own machines: how each is reached
+        reach = {m.name: m for m in plan.lab.machines}
+        rows = [
+            (m.name, m.role.value, m.ip, f"{reach[m.name].user}@{reach[m.name].address}:"
+             f"{reach[m.name].port}", reach[m.name].jump or "")
+            for m in plan.machines
+        ]  # fmt: skip
+        OUT.table(title, ("machine", "role", "node ip", "ssh", "jump"), rows)
     OUT.line("Phases:")
     for number, phase in enumerate(plan.phases, start=1):
         OUT.line(f"  {number:>2}. {phase.name:<12} {phase.summary}")
@@ -58,6 +66,14 @@ def up(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to questions.")] = False,
     skip_preflight: SkipPreflightOption = None,
     offline: OfflineOption = None,
+    accept_new_host_keys: Annotated[
+        bool,
+        typer.Option(
+            "--accept-new-host-keys",
+            help="provider ssh: trust host keys your machines offer the first time (CI); "
+            "without it they are shown and asked about on a terminal, refused elsewhere.",
+        ),
+    ] = False,
 ) -> None:
     """Build the lab: boot, install K3s, check.
 
@@ -88,4 +104,5 @@ def up(
         until=until,
         skip_preflight=skip_preflight,
         offline=offline,
+        accept_new_host_keys=accept_new_host_keys,
     )

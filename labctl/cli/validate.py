@@ -20,8 +20,10 @@ def validate(
         return
     servers, agents = len(plan.servers), len(plan.agents)
     extra = " + GitLab" if plan.gitlab else ""
+    # The user's own machines have the memory they have (preflight judges it), not the spec's.
+    memory = f"{plan.total_memory_mib} MiB RAM, " if plan.provider.boots_machines else ""
     OUT.line(
         f"{loaded.source}: valid. Lab {plan.name!r}: {servers} server(s), {agents} agent(s)"
-        f"{extra}, {plan.total_memory_mib} MiB RAM, {plan.datastore} datastore, "
+        f"{extra}, {memory}{plan.datastore} datastore, "
         f"K3s {plan.lab.k3s.version} on {plan.lab.provider}."
     )

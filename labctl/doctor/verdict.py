@@ -27,26 +27,41 @@ def preflight(plan: Plan, facts: HostFacts, skip: Collection[str] = ()) -> list[
     Raises UsageError for a skip id that names no check (a typo must not silently skip
     nothing), and PreflightFailedError listing every failing finding not in `skip`.
     """
-    unknown = sorted(set(skip) - set(FINDING_IDS))
+    check_skip_ids(skip, FINDING_IDS)
+    return settle(plan, judge(plan, facts), skip)
+
+
+def check_skip_ids(skip: Collection[str], known: Collection[str]) -> None:
+    """A `--skip-preflight` id that names no check is a typo, not a skip."""
+    unknown = sorted(set(skip) - set(known))
     if unknown:
         raise UsageError(
             f"--skip-preflight: no check named {', '.join(repr(u) for u in unknown)}",
-            f"the checks are: {', '.join(FINDING_IDS)}",
+            f"the checks are: {', '.join(known)}",
         )
-    findings = judge(plan, facts)
-    failed = {f.id: _line(f) for f in findings if f.status == "fail" and f.id not in skip}
-    if failed:
-        example = next(iter(failed))
-        hint = (
-            "fix what each line says, or skip a check you accept with "
-            f"`--skip-preflight ID` (e.g. `--skip-preflight {example}`)"
-        )
-        if set(failed) - HOST_WIDE - VAGRANT_IDS:  # the provider itself cannot run here as it is
-            others = _alternatives(plan)
-            if others:
-                hint += "; or use a provider that can work on this host: " + "; ".join(others)
-        raise PreflightFailedError(failed, hint)
-    return findings
+
+
+def settle(plan: Plan, findings: list[Finding], skip: Collection[str] = ()) -> list[Finding]:
+    """The findings, or PreflightFailedError listing every failing one not in `skip`."""
+    failed: dict[str, str] = {}
+    for finding in findings:
+        if finding.status == "fail" and finding.id not in skip:
+            # One line per id; the same check failing on several machines shares it.
+            seen = failed.get(finding.id)
+            failed[finding.id] = f"{seen}; {_line(finding)}" if seen else _line(finding)
+    if not failed:
+        return findings
+    example = next(iter(failed))
+    hint = (
+        "fix what each line says, or skip a check you accept with "
+        f"`--skip-preflight ID` (e.g. `--skip-preflight {example}`)"
+    )
+    if plan.provider.boots_machines and set(failed) - HOST_WIDE - VAGRANT_IDS:
+        # The provider itself cannot run here as it is: name the ones that can.
+        others = _alternatives(plan)
+        if others:
+            hint += "; or use a provider that can work on this host: " + "; ".join(others)
+    raise PreflightFailedError(failed, hint)
 
 
 def _alternatives(plan: Plan) -> list[str]:

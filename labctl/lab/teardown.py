@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from labctl.lab.labdir import AUTO_PIN
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from labctl.plan import Plan
@@ -22,20 +22,22 @@ if TYPE_CHECKING:
 PER_BOOT_FILES = ("known_hosts", "ssh.json", "inventory/ssh.yml", "kubeconfig", AUTO_PIN)
 
 
-def destroy_lab(plan: Plan, lab_dir: Path) -> Iterator[str]:
-    """Destroy and clean up, yielding one line per thing done."""
+def destroy_lab(
+    plan: Plan, lab_dir: Path, on_step: Callable[[str], None] = lambda _: None
+) -> Iterator[str]:
+    """Destroy and clean up, yielding one line per thing done; `on_step` hears progress within
+    a long step (the tasks of an uninstall)."""
     from labctl.lab.factcache import drop_cached_facts  # noqa: PLC0415
     from labctl.lab.kubeconfig import remove_from_user_config  # noqa: PLC0415
     from labctl.lab.snapshot import forget_snapshots  # noqa: PLC0415
     from labctl.lab.workflow import forget_phases  # noqa: PLC0415
-    from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415
 
-    if (lab_dir / "Vagrantfile").exists() and (lab_dir / ".vagrant").exists():
-        VagrantLab.for_lab(lab_dir).destroy()
-        yield f"destroyed the machines: {', '.join(m.name for m in plan.machines)}"
+    yield from plan.provider.remove_machines(plan, lab_dir, on_step)
     yield from forget_snapshots(plan, lab_dir)
     yield from plan.provider.after_destroy(plan)
     for rel in PER_BOOT_FILES:
+        if rel == "known_hosts" and not plan.provider.boots_machines:
+            continue  # the user's machines keep their keys: trusted once, checked ever after
         path = lab_dir / rel
         if path.exists():
             path.unlink()

@@ -58,6 +58,9 @@ class Runtime:
     offline_dir: Path | None = None  # K3s, Argo CD, GitLab artifacts from here, not the internet
     stamp: str = field(default_factory=lambda: time.strftime("%Y%m%d-%H%M%S"))
     notes: dict[str, str] = field(default_factory=dict)  # phase -> a line for the summary
+    # Whether to trust a host key of the user's own machine (name, address, "TYPE SHA256:...")
+    # that the lab has not seen: asked on a terminal, yes with --accept-new-host-keys.
+    trust_new_key: Callable[[str, str, str], bool] = lambda *_: False
 
     @property
     def log_dir(self) -> Path:
@@ -80,6 +83,9 @@ def _vagrant(rt: Runtime):  # type: ignore[no-untyped-def]
 def _preflight(rt: Runtime, phase: Phase) -> None:
     from labctl import doctor  # noqa: PLC0415
 
+    if not rt.plan.provider.boots_machines:
+        _preflight_machines(rt, phase)
+        return
     skip = set(rt.skip_preflight)
     if load_state(rt.lab_dir, rt.plan.name).phases.get("boot"):
         # The lab's machines already exist: their memory and disk are in use by the lab itself,
@@ -89,6 +95,24 @@ def _preflight(rt: Runtime, phase: Phase) -> None:
     warnings = [f for f in findings if f.status == "warn"]
     for finding in warnings:
         rt.progress.step(phase, f"warning: {finding.id}: {finding.message}")
+    rt.notes[phase.name] = f"{len(findings)} checks, {len(warnings)} warnings"
+
+
+def _preflight_machines(rt: Runtime, phase: Phase) -> None:
+    """The machines exist: judge them over SSH, trusting a new host key only as the user says."""
+    from labctl.doctor.verdict import check_skip_ids, settle  # noqa: PLC0415
+    from labctl.tools.ssh import RetryPolicy, SshPool  # noqa: PLC0415
+
+    provider = rt.plan.provider
+    check_skip_ids(rt.skip_preflight, provider.machine_finding_ids())
+    rt.progress.step(phase, f"connecting to {len(rt.plan.machines)} machines")
+    # A machine that is not there now will not appear while preflight waits: retry briefly.
+    with SshPool(rt.known_hosts, retry=RetryPolicy(attempts=3), trust_new=rt.trust_new_key) as pool:
+        findings = provider.machine_preflight(rt.plan, pool)
+    warnings = [f for f in findings if f.status == "warn"]
+    for finding in warnings:
+        rt.progress.step(phase, f"warning: {finding.id}: {finding.message}")
+    settle(rt.plan, findings, rt.skip_preflight)
     rt.notes[phase.name] = f"{len(findings)} checks, {len(warnings)} warnings"
 
 
@@ -116,7 +140,9 @@ def _wait_ssh(rt: Runtime, phase: Phase) -> None:
     from labctl.lab.labdir import lab_paths, write_atomic  # noqa: PLC0415
     from labctl.render import ssh_inventory  # noqa: PLC0415
 
-    targets = _vagrant(rt).ssh_targets()
+    provider = rt.plan.provider
+    own = provider.ssh_targets(rt.plan)
+    targets = dict(own) if own is not None else _vagrant(rt).ssh_targets()
     missing = [m.name for m in rt.plan.machines if m.name not in targets]
     if missing:
         raise BootError(
@@ -125,13 +151,15 @@ def _wait_ssh(rt: Runtime, phase: Phase) -> None:
         )
     save_targets(rt.lab_dir, targets)
     known = lab_paths(rt.lab_dir).lab_dir / "known_hosts"
-    write_atomic(rt.lab_dir / "inventory" / "ssh.yml", ssh_inventory(targets, known))
+    inventory = ssh_inventory(targets, known, pinned_first=not provider.boots_machines)
+    write_atomic(rt.lab_dir / "inventory" / "ssh.yml", inventory)
     from labctl.tools.ssh import renew_host_keys  # noqa: PLC0415
 
-    with rt.plan.provider.command_executor(rt.known_hosts) as pool:
+    with provider.command_executor(rt.known_hosts) as pool:
         for name in sorted(targets):
             rt.progress.step(phase, f"{name}: waiting for SSH")
-            if renew_host_keys(targets[name], rt.known_hosts):
+            # Only machines Vagrant just made get fresh host keys; the user's keep theirs.
+            if provider.boots_machines and renew_host_keys(targets[name], rt.known_hosts):
                 rt.progress.step(phase, f"{name}: fresh SSH host keys (first boot)")
             pool.run(targets[name], "true", timeout=30)
 

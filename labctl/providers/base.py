@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from labctl.lab.snapshot import Backend
     from labctl.plan import Plan
     from labctl.spec.model import Lab
+    from labctl.tools.ssh import SshTarget
     from labctl.tools.vagrant import VagrantLab
 
     Rule = Callable[[Plan, HostFacts], Finding | None]
@@ -46,6 +47,9 @@ class Provider(ABC):
     """The template (under templates/) of each machine's provider block in the Vagrantfile."""
     vagrant_preamble: ClassVar[str | None] = None
     """A template rendered once before `Vagrant.configure`, where the block needs Ruby set-up."""
+    boots_machines: ClassVar[bool] = True
+    """Vagrant makes and boots the machines. False: they exist already (`provider: ssh`), so
+    there is no Vagrantfile, boot, halt or snapshot, and destroy uninstalls instead."""
     boots_together: ClassVar[bool] = False
     """Whether `vagrant up` of all machines at once is safe (else: first alone, then the rest)."""
     labs_boot_together: ClassVar[bool] = True
@@ -160,6 +164,33 @@ class Provider(ABC):
         `labctl test` calls it before building; nothing by default."""
         del plan, lab_dir
         return iter(())
+
+    def ssh_targets(self, plan: Plan) -> Mapping[str, SshTarget] | None:
+        """How to reach each machine when the provider knows it without asking Vagrant (its
+        `vagrant ssh-config`, the default: None)."""
+        del plan
+        return None
+
+    def machine_preflight(self, plan: Plan, run: Executor) -> list[Finding]:
+        """Preflight of machines that exist already, judged over SSH (providers that do not
+        boot machines); `run` reaches them through their ssh_targets."""
+        del plan, run
+        return []
+
+    def machine_finding_ids(self) -> tuple[str, ...]:
+        """The ids machine_preflight's findings use (what `--skip-preflight` may name)."""
+        return ()
+
+    def remove_machines(self, plan: Plan, lab_dir: Path, on_step: Step) -> Iterator[str]:
+        """`destroy`'s first step: the machines themselves, through Vagrant; one line per thing
+        done. A provider whose machines are not labctl's (`provider: ssh`) takes back what
+        labctl installed on them instead."""
+        del on_step
+        from labctl.tools.vagrant import VagrantLab  # noqa: PLC0415 - edges load only when used
+
+        if (lab_dir / "Vagrantfile").exists() and (lab_dir / ".vagrant").exists():
+            VagrantLab.for_lab(lab_dir).destroy()
+            yield f"destroyed the machines: {', '.join(m.name for m in plan.machines)}"
 
     def after_destroy(self, plan: Plan) -> Iterator[str]:
         """Remove what labctl put on the host for the lab besides its machines."""

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from labctl.errors import (
     CommandTimeoutError,
     HostKeyMismatchError,
+    HostKeyUnknownError,
     SshAuthError,
     SshError,
     SshUnreachableError,
@@ -118,6 +119,10 @@ class SshPool:
     connect_timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
+    # Whether to pin a key this lab has not seen (machine name, address, "TYPE SHA256:..."):
+    # None pins it silently, right for machines Vagrant just made; the user's own machines
+    # (provider ssh) are asked about, and a key not trusted is refused (HostKeyUnknownError).
+    trust_new: Callable[[str, str, str], bool] | None = None
     connections_opened: int = 0
     _connections: dict[SshTarget, _Connection] = field(default_factory=dict, repr=False)
     _failed: dict[SshTarget, SshError] = field(default_factory=dict, repr=False)
@@ -252,7 +257,9 @@ class SshPool:
         # machine of the lab. Only this machine's pinned keys are offered for its address.
         for keytype, key in _pinned_keys(self.known_hosts, target.name).items():
             client.get_host_keys().add(_known_hosts_name(target), keytype, key)
-        client.set_missing_host_key_policy(_trust_on_first_use(self.known_hosts, target.name))
+        client.set_missing_host_key_policy(
+            _trust_on_first_use(self.known_hosts, target, self.trust_new)
+        )
         # Only the given key, as IdentitiesOnly; a jump host without one gets what ssh offers.
         own_keys = target.key_file is None
         try:
@@ -403,20 +410,32 @@ def _mismatch(
     )
 
 
-def _trust_on_first_use(path: Path, alias: str) -> paramiko.MissingHostKeyPolicy:
+def _trust_on_first_use(
+    path: Path, target: SshTarget, trust: Callable[[str, str, str], bool] | None
+) -> paramiko.MissingHostKeyPolicy:
     """A paramiko policy: record an unknown machine's key in the lab's known_hosts under the
-    machine's name (`alias`, as OpenSSH's HostKeyAlias writes it), and accept it."""
+    machine's name (as OpenSSH's HostKeyAlias writes it) and accept it, if `trust` (when given)
+    says so; otherwise refuse the connection naming the key's fingerprint."""
     import paramiko  # noqa: PLC0415 - see SshPool._connect_with_retries
 
     class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
         def missing_host_key(
             self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
         ) -> None:
+            offered = f"{key.get_name()} {key.fingerprint}"
+            if trust is not None and not trust(target.name, target.address, offered):
+                raise HostKeyUnknownError(
+                    f"{target.name} ({target.address}) offers the host key {offered}, which "
+                    "this lab has not trusted yet",
+                    hint="compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the "
+                    "machine, then run `labctl up` on a terminal to accept it, or with "
+                    "`--accept-new-host-keys` (CI)",
+                )
             client.get_host_keys().add(hostname, key.get_name(), key)
             path.parent.mkdir(parents=True, exist_ok=True)
             # Appended, not rewritten, so entries for the lab's other machines are never lost.
             with path.open("a", encoding="ascii") as known:
-                known.write(f"{alias} {key.get_name()} {key.get_base64()}\n")
+                known.write(f"{target.name} {key.get_name()} {key.get_base64()}\n")
             path.chmod(0o600)
 
     return TrustOnFirstUse()

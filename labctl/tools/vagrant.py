@@ -366,6 +366,10 @@ class VagrantLab:
         return parse_snapshot_list(text)
 
 
+# What a ProxyCommand labctl follows runs: OpenSSH's client.
+OPENSSH_CLIENTS = frozenset({"ssh", "ssh.exe"})
+
+
 def jump_from_proxy_command(command: str, machine: str) -> SshTarget:
     """The jump host of a ProxyCommand of the form `ssh [-p P] [-l U] [-i K] HOST -W %h:%p`
     (what vagrant-libvirt writes for a remote hypervisor), named by its host.
@@ -387,7 +391,7 @@ def jump_from_proxy_command(command: str, machine: str) -> SshTarget:
         words = shlex.split(command)
     except ValueError as exc:
         raise refuse(str(exc)) from None
-    if not words or Path(words[0]).name != "ssh":
+    if not words or Path(words[0]).name not in OPENSSH_CLIENTS:
         raise refuse("it does not run ssh")
     values: dict[str, str] = {}
     hosts: list[str] = []

@@ -254,7 +254,9 @@ def bundle_items(
     urls = {**DEFAULT_BASE_URLS, **(base_urls or {})}
     lab = plan.lab
     box = plan.box
-    items = [_box_item(box, lab.provider, lab.box_version, urls["vagrant"])]
+    items = []  # machines that exist already (provider ssh) boot from no box
+    if plan.provider.boots_machines:
+        items.append(_box_item(box, lab.provider, lab.box_version, urls["vagrant"]))
     binary, sums, images = k3s_asset_names(arch)
     sums_url = k3s_asset_url(lab.k3s.version, sums, urls["k3s"])
     items += [
