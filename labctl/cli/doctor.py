@@ -17,11 +17,19 @@ def doctor(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
     from labctl.errors import PreflightError  # noqa: PLC0415
 
     resolved = resolve(file)
-    facts = checkup.gather_facts(resolved.plan)
-    findings = checkup.judge(resolved.plan, facts)
+    if resolved.plan.provider.boots_machines:
+        facts = checkup.gather_facts(resolved.plan)
+        findings = checkup.judge(resolved.plan, facts)
+        known_facts = facts.to_dict()
+    else:  # the user's own machines: asked over SSH; a key not yet trusted is a finding
+        from labctl.lab.workflow import machine_findings  # noqa: PLC0415
+
+        known = resolved.lab_dir / "known_hosts"
+        findings = machine_findings(resolved.plan, known, lambda *_: False)
+        known_facts = {}
     failing = [f for f in findings if f.status == "fail"]
     if output is Format.JSON:
-        OUT.json({"lab": resolved.plan.name, "ok": not failing, "facts": facts.to_dict(),
+        OUT.json({"lab": resolved.plan.name, "ok": not failing, "facts": known_facts,
                   "findings": [dataclasses.asdict(f) for f in findings]})  # fmt: skip
     else:
         marks = {"ok": "ok  ", "warn": "warn", "fail": "FAIL"}

@@ -18,7 +18,16 @@ def status(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
     plan, lab_dir = resolved.plan, resolved.lab_dir
     state = load_state(lab_dir, plan.name)
     current = spec_hash(plan.lab)
-    states = machine_states(lab_dir)
+    # The user's own machines are not labctl's to start or stop: what it knows is whether it
+    # has reached them (`up` saved how, in ssh.json).
+    states = (
+        machine_states(lab_dir)
+        if plan.provider.boots_machines
+        else dict.fromkeys(
+            (m.name for m in plan.machines),
+            "reached" if (lab_dir / "ssh.json").exists() else "not reached yet",
+        )
+    )
     machines = [
         {
             "name": m.name,

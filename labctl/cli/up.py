@@ -39,12 +39,12 @@ def show_plan(plan: Plan) -> None:
         OUT.table(title, ("machine", "role", "ip", "cpus", "memory", "box"), rows)
     else:  # the user's own machines: how each is reached
         reach = {m.name: m for m in plan.lab.machines}
-        rows = [
+        own = [
             (m.name, m.role.value, m.ip, f"{reach[m.name].user}@{reach[m.name].address}:"
              f"{reach[m.name].port}", reach[m.name].jump or "")
             for m in plan.machines
         ]  # fmt: skip
-        OUT.table(title, ("machine", "role", "node ip", "ssh", "jump"), rows)
+        OUT.table(title, ("machine", "role", "node ip", "ssh", "jump"), own)
     OUT.line("Phases:")
     for number, phase in enumerate(plan.phases, start=1):
         OUT.line(f"  {number:>2}. {phase.name:<12} {phase.summary}")

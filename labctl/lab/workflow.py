@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from labctl.checks import CheckResult
+    from labctl.doctor import Finding
     from labctl.plan import Phase, Plan
 
 
@@ -101,19 +102,27 @@ def _preflight(rt: Runtime, phase: Phase) -> None:
 def _preflight_machines(rt: Runtime, phase: Phase) -> None:
     """The machines exist: judge them over SSH, trusting a new host key only as the user says."""
     from labctl.doctor.verdict import check_skip_ids, settle  # noqa: PLC0415
-    from labctl.tools.ssh import RetryPolicy, SshPool  # noqa: PLC0415
 
-    provider = rt.plan.provider
-    check_skip_ids(rt.skip_preflight, provider.machine_finding_ids())
+    check_skip_ids(rt.skip_preflight, rt.plan.provider.machine_finding_ids())
     rt.progress.step(phase, f"connecting to {len(rt.plan.machines)} machines")
-    # A machine that is not there now will not appear while preflight waits: retry briefly.
-    with SshPool(rt.known_hosts, retry=RetryPolicy(attempts=3), trust_new=rt.trust_new_key) as pool:
-        findings = provider.machine_preflight(rt.plan, pool)
+    findings = machine_findings(rt.plan, rt.known_hosts, rt.trust_new_key)
     warnings = [f for f in findings if f.status == "warn"]
     for finding in warnings:
         rt.progress.step(phase, f"warning: {finding.id}: {finding.message}")
     settle(rt.plan, findings, rt.skip_preflight)
     rt.notes[phase.name] = f"{len(findings)} checks, {len(warnings)} warnings"
+
+
+def machine_findings(
+    plan: Plan, known_hosts: Path, trust: Callable[[str, str, str], bool]
+) -> list[Finding]:
+    """Preflight of machines that exist (provider ssh), over SSH with the lab's known_hosts;
+    `trust` says whether to pin a host key the lab has not seen (else it is a finding)."""
+    from labctl.tools.ssh import RetryPolicy, SshPool  # noqa: PLC0415
+
+    # A machine that is not there now will not appear while preflight waits: retry briefly.
+    with SshPool(known_hosts, retry=RetryPolicy(attempts=3), trust_new=trust) as pool:
+        return plan.provider.machine_preflight(plan, pool)
 
 
 def _render(rt: Runtime, phase: Phase) -> None:

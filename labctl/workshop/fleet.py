@@ -394,6 +394,13 @@ def plan_fleet(
     of this fleet already has; host_free_mib/host_cpus: of the host running the labs (None:
     unknown), for the boot concurrency; max_parallel: the user's override of it.
     """
+    if not registry.get(lab.provider).boots_machines:
+        raise FleetError(
+            f"a fleet makes {count} labs of new machines, and provider {lab.provider} uses "
+            "machines that exist (one lab's `machines:`)",
+            "give each group of machines its own lab.yaml and run `labctl up` in each, or use a "
+            "provider that boots machines",
+        )
     names = fleet_names(prefix or lab.name, count)
     ranges = tuple(allowed) if allowed is not None else allowed_ranges(lab.provider)
     prefixlen = lab_prefixlen(lab)
