@@ -357,6 +357,14 @@ def test_a_port_held_by_another_process_names_it() -> None:
     assert finding.fix.startswith("stop the process holding 6443/tcp (haproxy (pid 4241)")
 
 
+def test_an_ha_server_also_needs_the_etcd_ports() -> None:
+    facts = parse_probe(machine_output())
+    finding = found(judge_machine("pi-1", "server", "10.0.0.21", facts, etcd=True), "ports")
+    assert finding.message == "pi-1: 6443/tcp, 10250/tcp, 8472/udp, 2379/tcp, 2380/tcp free"
+    agent = found(judge_machine("pi-2", "agent", "10.0.0.21", facts, etcd=True), "ports")
+    assert "2379" not in agent.message
+
+
 def test_an_agent_does_not_need_6443() -> None:
     assert found(judged(role="agent", ss=SS_IMPOSTOR, vxlan=VXLAN_FLANNEL), "ports").status == "ok"
 

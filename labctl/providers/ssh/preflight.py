@@ -255,11 +255,8 @@ _SUPPORTED = "Ubuntu 22.04, Ubuntu 24.04 or Debian 12"
 _REINSTALL = f"install {_SUPPORTED} (64-bit) on it, or use another machine"
 
 # The spec's own minimums and words, so lab.yaml and preflight never disagree.
-_POOLS: Mapping[str, type[Servers | Agents | GitLab]] = {
-    "server": Servers,
-    "agent": Agents,
-    "gitlab": GitLab,
-}
+_POOLS: Mapping[str, type[Servers | Agents | GitLab]] = {"server": Servers, "agent": Agents,
+                                                         "gitlab": GitLab}  # fmt: skip
 MIN_MEMORY_MIB: Mapping[str, int] = {role: pool.min_memory_mib for role, pool in _POOLS.items()}
 _ROLE_LABEL = {role: pool.role_label for role, pool in _POOLS.items()}
 
@@ -287,18 +284,22 @@ PORTS: Mapping[str, tuple[tuple[int, str], ...]] = {
     "agent": ((10250, "tcp"), (8472, "udp")),
     "gitlab": ((80, "tcp"),),
 }
+ETCD_PORTS = ((2379, "tcp"), (2380, "tcp"))  # embedded etcd (HA servers): clients, peers
 # Flannel's VXLAN device: the kernel holds 8472/udp for it, so ss shows no process.
 FLANNEL_VXLAN = "flannel.1"
 
 
-def judge_machine(name: str, role: str, node_ip: str, facts: MachineFacts) -> list[Finding]:
-    """Every finding for one machine in MACHINE_FINDING_IDS order; each names the machine."""
+def judge_machine(
+    name: str, role: str, node_ip: str, facts: MachineFacts, *, etcd: bool = False
+) -> list[Finding]:
+    """Every finding for one machine in MACHINE_FINDING_IDS order; each names the machine.
+    `etcd`: the lab's servers run embedded etcd, so a server needs its ports free too."""
     return [
         _os(name, facts),
         _arch(name, facts),
         _sudo(name, facts),
         _memory(name, role, facts),
-        _ports(name, role, facts),
+        _ports(name, role, facts, etcd=etcd),
         _node_ip(name, node_ip, facts),
     ]
 
@@ -404,8 +405,8 @@ def _holder(port: int, proto: str, sock: Listener, facts: MachineFacts) -> str:
     return "a kernel socket (no process)"
 
 
-def _ports(name: str, role: str, facts: MachineFacts) -> Finding:
-    wanted = PORTS[role]
+def _ports(name: str, role: str, facts: MachineFacts, *, etcd: bool) -> Finding:
+    wanted = PORTS[role] + (ETCD_PORTS if etcd and role == "server" else ())
     listed = ", ".join(f"{port}/{proto}" for port, proto in wanted)
     if facts.listeners is None:
         return Finding(

@@ -88,7 +88,9 @@ class Ssh(Provider):
             except SshError as exc:
                 findings.append(Finding("reach", "fail", exc.message, exc.hint))
                 continue
-            findings += judge_machine(machine.name, machine.role.value, machine.ip, facts)
+            findings += judge_machine(
+                machine.name, machine.role.value, machine.ip, facts, etcd=plan.datastore == "etcd"
+            )
         return findings
 
     def remove_machines(self, plan: Plan, lab_dir: Path, on_step: Step) -> Iterator[str]:
