@@ -77,13 +77,13 @@ def resolve_provider(loaded: LoadedLab) -> LoadedLab:
     directory), else the one doctor finds ready here; a note says which and why."""
     import dataclasses  # noqa: PLC0415
 
-    from labctl import registry  # noqa: PLC0415
-    from labctl.doctor.survey import resolve_auto  # noqa: PLC0415
-    from labctl.lab.labdir import AUTO_PIN, lab_dir_for, read_auto_pin  # noqa: PLC0415
     from labctl.spec.model import AUTO_PROVIDER  # noqa: PLC0415
 
     if loaded.lab.provider != AUTO_PROVIDER:
-        return loaded
+        return loaded  # before the imports below: doctor and the renderer cost ~0.1 s
+    from labctl import registry  # noqa: PLC0415
+    from labctl.doctor.survey import resolve_auto  # noqa: PLC0415
+    from labctl.lab.labdir import AUTO_PIN, lab_dir_for, read_auto_pin  # noqa: PLC0415
     lab_dir = lab_dir_for(loaded.path, loaded.lab.name)
     pinned = read_auto_pin(lab_dir)
     if pinned in registry.names():
