@@ -103,9 +103,11 @@ def run_playbook(
     limit: str | None = None,
     extravars: Mapping[str, Any] | None = None,
     config: Path | None = None,
+    playbook: str = "site.yml",
 ) -> PlaybookResult:
-    """Run playbooks/site.yml across the lab's inventory with the lab's ansible.cfg (or
-    `config`, which the provisioning benchmark uses to compare against Ansible's defaults)."""
+    """Run `playbook` of playbooks/ (site.yml; uninstall.yml takes it back from machines labctl
+    does not own) across the lab's inventory with the lab's ansible.cfg (or `config`, which the
+    provisioning benchmark uses to compare against Ansible's defaults)."""
     import ansible_runner  # noqa: PLC0415 - the one import of ansible-runner
 
     failures: list[HostFailure] = []
@@ -125,7 +127,7 @@ def run_playbook(
         artifact_dir=str(lab_dir / "runs"),
         ident=ident,
         project_dir=str(playbooks),
-        playbook=str(playbooks / "site.yml"),
+        playbook=str(playbooks / playbook),
         inventory=str(lab_dir / "inventory"),
         tags=",".join(tags) if tags else None,
         limit=limit,
