@@ -48,7 +48,7 @@ def test_site_has_one_tagged_play_per_phase() -> None:
     assert all(len(play["roles"]) == 1 for play in plays)
 
 
-@pytest.mark.parametrize("role", [*ROLES, "gitops_demo"])
+@pytest.mark.parametrize("role", [*ROLES, "gitops_demo", "uninstall"])
 def test_every_role_declares_its_prefixed_inputs(role: str) -> None:
     specs = yaml.safe_load((PLAYBOOKS / "roles" / role / "meta" / "argument_specs.yml").read_text())
     options = specs["argument_specs"]["main"]["options"]
@@ -63,11 +63,12 @@ def test_yamllint_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_syntax_check_passes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("playbook", ["site.yml", "uninstall.yml"])
+def test_syntax_check_passes(tmp_path: Path, playbook: str) -> None:
     inventory = tmp_path / "hosts.yml"
     inventory.write_text(TINY_INVENTORY)
     result = run(
-        ["ansible-playbook", "--syntax-check", "-i", str(inventory), str(PLAYBOOKS / "site.yml")],
+        ["ansible-playbook", "--syntax-check", "-i", str(inventory), str(PLAYBOOKS / playbook)],
         tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
