@@ -84,6 +84,7 @@ def resolve_provider(loaded: LoadedLab) -> LoadedLab:
     from labctl import registry  # noqa: PLC0415
     from labctl.doctor.survey import resolve_auto  # noqa: PLC0415
     from labctl.lab.labdir import AUTO_PIN, lab_dir_for, read_auto_pin  # noqa: PLC0415
+
     lab_dir = lab_dir_for(loaded.path, loaded.lab.name)
     pinned = read_auto_pin(lab_dir)
     if pinned in registry.names():
