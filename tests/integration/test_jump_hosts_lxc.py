@@ -264,3 +264,44 @@ def test_kubeconfig_tunnel_reaches_the_api_port_of_a_server_behind_the_jump_host
     written = (lab["dir"] / "kubeconfig-tunnel").read_text()
     assert f"server: https://127.0.0.1:{port}" in written
     assert (lab["dir"] / "kubeconfig-tunnel").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_provider_ssh_lab_behind_its_jump_host_comes_up_and_is_checked_through_it(
+    lxc_hosts: list[Any], hidden: dict[str, str], tmp_path: Path
+) -> None:
+    """`provider: ssh` with `jump_hosts:` in lab.yaml: preflight (host keys of the jump host
+    and both machines asked for and pinned), wait-ssh, `labctl check`, `labctl ssh` and Ansible
+    all go through the jump host to machines the controller cannot route to."""
+    import labctl_testbed as tb
+
+    bastion, server, agent = lxc_hosts
+    for host in (server, agent):  # an earlier role test may have left k3s-fake on the ports
+        tb.sh(host.ssh_argv(WIPE_K3S, user=host.root_user))
+    key = bastion.key_path
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(
+        "name: jssh\nprovider: ssh\nmachines:\n"
+        f"  - {{name: js-server, role: server, address: {hidden[server.name]}, "
+        f"user: {server.user}, key: {key}, jump: bastion}}\n"
+        f"  - {{name: js-agent, role: agent, address: {hidden[agent.name]}, "
+        f"user: {agent.user}, key: {key}, jump: bastion}}\n"
+        f"jump_hosts:\n  bastion: {{address: {bastion.ip}, user: {bastion.user}, key: {key}}}\n",
+        encoding="utf-8",
+    )
+    cwd = spec.parent
+    up = labctl("up", "--until", "wait-ssh", "--accept-new-host-keys", cwd=cwd)
+    assert up.returncode == 0, up.stdout + up.stderr
+    for name in ("bastion", "js-server", "js-agent"):
+        assert f"{name} (" in up.stderr  # each new key shown as it is trusted
+    lab_dir = cwd / ".labctl" / "jssh"
+    pinned = sorted({line.split()[0] for line in (lab_dir / "known_hosts").read_text().split("\n")
+                     if line})  # fmt: skip
+    assert pinned == ["bastion", "js-agent", "js-server"]
+
+    checked = labctl("check", "--only", "clock", cwd=cwd)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    done = labctl("ssh", "js-agent", "--", "ip", "-4", "-o", "addr", cwd=cwd)
+    assert done.returncode == 0, done.stderr
+    assert hidden[agent.name] in done.stdout
+    pinged = ansible_ping(lab_dir)
+    assert pinged.stdout.count("SUCCESS") == 2, pinged.stdout + pinged.stderr
