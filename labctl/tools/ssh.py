@@ -21,12 +21,11 @@ from typing import TYPE_CHECKING
 
 from labctl.errors import (
     CommandTimeoutError,
-    HostKeyMismatchError,
-    HostKeyUnknownError,
     SshAuthError,
     SshError,
     SshUnreachableError,
 )
+from labctl.tools.hostkeys import known_hosts_name, mismatch, pinned_keys, trust_on_first_use
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -224,7 +223,7 @@ class SshPool:
             try:
                 return self._connect_once(target)
             except paramiko.BadHostKeyException as exc:
-                raise _mismatch(target, exc, self.known_hosts) from None
+                raise mismatch(target, exc, self.known_hosts) from None
             except paramiko.AuthenticationException as exc:
                 auth_failures += 1
                 last = f"authentication failed: {exc}"
@@ -255,10 +254,10 @@ class SshPool:
         # Keys are pinned per machine, as OpenSSH's HostKeyAlias does: VirtualBox re-picks its
         # forwarded SSH ports at every boot, so after halt/up one host:port may reach another
         # machine of the lab. Only this machine's pinned keys are offered for its address.
-        for keytype, key in _pinned_keys(self.known_hosts, target.name).items():
-            client.get_host_keys().add(_known_hosts_name(target), keytype, key)
+        for keytype, key in pinned_keys(self.known_hosts, target.name).items():
+            client.get_host_keys().add(known_hosts_name(target), keytype, key)
         client.set_missing_host_key_policy(
-            _trust_on_first_use(self.known_hosts, target, self.trust_new)
+            trust_on_first_use(self.known_hosts, target, self.trust_new)
         )
         # Only the given key, as IdentitiesOnly; a jump host without one gets what ssh offers.
         own_keys = target.key_file is None
@@ -364,7 +363,7 @@ def renew_host_keys(
     import tempfile  # noqa: PLC0415 - only on a first boot
     from pathlib import Path  # noqa: PLC0415 - a type-only import at the top
 
-    if _pinned_keys(known_hosts, target.name):
+    if pinned_keys(known_hosts, target.name):
         return False
     with (
         tempfile.TemporaryDirectory(prefix="labctl-keys-") as scratch,
@@ -380,65 +379,6 @@ def renew_host_keys(
             "ssh.service; `labctl ssh` to look, or `labctl destroy` and `labctl up`",
         )
     return True
-
-
-def _known_hosts_name(target: SshTarget) -> str:
-    """The name paramiko looks an address's key up by."""
-    return target.host if target.port == 22 else f"[{target.host}]:{target.port}"
-
-
-def _pinned_keys(known_hosts: Path, alias: str) -> dict[str, paramiko.PKey]:
-    """The keys the lab's known_hosts pins for machine `alias` (its HostKeyAlias)."""
-    import paramiko  # noqa: PLC0415 - see SshPool._connect_with_retries
-
-    if not known_hosts.exists():
-        return {}
-    keys = paramiko.HostKeys(str(known_hosts))
-    found = keys.lookup(alias)
-    return dict(found) if found else {}
-
-
-def _mismatch(
-    target: SshTarget, exc: paramiko.BadHostKeyException, known_hosts: Path
-) -> HostKeyMismatchError:
-    return HostKeyMismatchError(
-        f"{target.name} ({target.address}) presented host key {exc.key.fingerprint}, but this "
-        f"lab's known_hosts recorded {exc.expected_key.fingerprint}",
-        hint=f"if the machine was re-created, delete the line for {target.name} "
-        f"from {known_hosts} (or `labctl destroy` and `labctl up`); otherwise another machine "
-        "answers at that address",
-    )
-
-
-def _trust_on_first_use(
-    path: Path, target: SshTarget, trust: Callable[[str, str, str], bool] | None
-) -> paramiko.MissingHostKeyPolicy:
-    """A paramiko policy: record an unknown machine's key in the lab's known_hosts under the
-    machine's name (as OpenSSH's HostKeyAlias writes it) and accept it, if `trust` (when given)
-    says so; otherwise refuse the connection naming the key's fingerprint."""
-    import paramiko  # noqa: PLC0415 - see SshPool._connect_with_retries
-
-    class TrustOnFirstUse(paramiko.MissingHostKeyPolicy):
-        def missing_host_key(
-            self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
-        ) -> None:
-            offered = f"{key.get_name()} {key.fingerprint}"
-            if trust is not None and not trust(target.name, target.address, offered):
-                raise HostKeyUnknownError(
-                    f"{target.name} ({target.address}) offers the host key {offered}, which "
-                    "this lab has not trusted yet",
-                    hint="compare it with `ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub` on the "
-                    "machine, then run `labctl up` on a terminal to accept it, or with "
-                    "`--accept-new-host-keys` (CI)",
-                )
-            client.get_host_keys().add(hostname, key.get_name(), key)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Appended, not rewritten, so entries for the lab's other machines are never lost.
-            with path.open("a", encoding="ascii") as known:
-                known.write(f"{target.name} {key.get_name()} {key.get_base64()}\n")
-            path.chmod(0o600)
-
-    return TrustOnFirstUse()
 
 
 def _exec(
