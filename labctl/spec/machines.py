@@ -32,6 +32,16 @@ SSH_PROVIDER = "ssh"  # the provider that reads `machines:` and `jump_hosts:`
 MachineRole = Literal["server", "agent", "gitlab"]
 
 
+def check_user(value: str) -> str:
+    """An SSH login name, as lab.yaml's users are checked everywhere (also libvirt.username)."""
+    if not _USER_RE.match(value):
+        raise ValueError(
+            f"{quoted(value)} is not a user name; use letters, digits, '.', '_' and '-' "
+            "(at most 32), starting with a letter or '_'"
+        )
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -71,12 +81,7 @@ class _Reach(_Model):
     @field_validator("user")
     @classmethod
     def _user(cls, value: str) -> str:
-        if not _USER_RE.match(value):
-            raise ValueError(
-                f"{quoted(value)} is not a user name; use letters, digits, '.', '_' and '-' "
-                "(at most 32), starting with a letter or '_'"
-            )
-        return value
+        return check_user(value)
 
     @field_validator("key")
     @classmethod

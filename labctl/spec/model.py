@@ -32,6 +32,7 @@ from labctl.spec.machines import (
     SSH_PROVIDER,
     JumpHost,
     OwnMachine,
+    check_user,
     count_roles,
     machine_problems,
 )
@@ -344,12 +345,7 @@ class LibvirtConnection(_Model):
     @field_validator("username")
     @classmethod
     def _user(cls, value: str | None) -> str | None:
-        if value is not None and not SSH_USER_RE.match(value):
-            raise ValueError(
-                f"{quoted(value)} is not a user name; use letters, digits, '.', '_' and '-' "
-                "(at most 32), starting with a letter or '_'"
-            )
-        return value
+        return value if value is None else check_user(value)
 
     @field_validator("id_ssh_key_file")
     @classmethod
