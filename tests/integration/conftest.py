@@ -7,16 +7,19 @@ provides them and a skipped end-to-end test must never pass for a green run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import filelock
 import pytest
 
 TESTBED_DIR = Path(__file__).resolve().parents[1] / "testbed"
@@ -31,6 +34,55 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 VAGRANT_TIMEOUT = 600
+
+# The suite runs under pytest-xdist (`--dist loadgroup`, see pyproject.toml). The test bed's
+# scenarios form two groups, each kept on one worker and run in order there, side by side with
+# the other: one uses the pool of plain hosts (tbhost-*, on the tbhosts network), the other boots
+# vagrant-lxc labs, each on a subnet of its own. Nothing a test of one group makes is touched by
+# the other; what both need once (the box, the rootfs cache, the module tree, the cleanup of a
+# killed run's containers) is made under one file lock (`testbed_lock`).
+TESTBED_GROUPS = {
+    "testbed-hosts": (
+        "test_addon_roles", "test_ansible_roles", "test_jump_hosts_lxc", "test_k3s_faults",
+        "test_offline_lxc", "test_ssh", "test_ssh_provider_lxc", "test_testbed_lxc",
+        "test_uninstall_role",
+    ),
+    "testbed-labs": (
+        "test_doctor", "test_fleet_lxc", "test_labctl_test_lxc", "test_lessons_lxc",
+        "test_lifecycle_lxc", "test_snapshot_lxc",
+    ),
+}  # fmt: skip
+GROUP_OF_MODULE = {module: group for group, modules in TESTBED_GROUPS.items() for module in modules}
+# One id per run, the same in every worker of it (xdist sets it); a run without xdist makes its own.
+RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent  # the hook sees every item: tests/unit has a test_ssh too
+    for item in items:
+        group = GROUP_OF_MODULE.get(item.path.stem) if item.path.parent == here else None
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+@contextlib.contextmanager
+def testbed_lock() -> Iterator[None]:
+    """Held while one worker makes what every worker shares (box, caches, the cleanup)."""
+    tb.STATE.mkdir(parents=True, exist_ok=True)
+    with filelock.FileLock(str(tb.STATE / ".session.lock")):
+        yield
+
+
+def remove_stale_lab_containers_once() -> str:
+    """Containers a killed earlier run left, removed by the first worker of this run only: a
+    second worker doing it again would remove the labs the first has booted since."""
+    marker = tb.STATE / ".session-run"
+    if marker.exists() and marker.read_text() == RUN_ID:
+        return ""
+    removed = ", ".join(tb.remove_stale_lab_containers())
+    marker.write_text(RUN_ID)
+    return removed
 
 
 def require_testbed() -> None:
@@ -66,9 +118,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 def lxc_box(testbed_times: dict[str, float | str]) -> dict[str, object]:
     """The vagrant-lxc box labctl/debian-bookworm, built (or taken from the cache) and added."""
     require_testbed()
-    tb.ensure_module_tree()
-    testbed_times["stale_lab_containers_removed"] = ", ".join(tb.remove_stale_lab_containers())
-    built = tb.build_box()
+    with testbed_lock():
+        tb.ensure_module_tree()
+        testbed_times["stale_lab_containers_removed"] = remove_stale_lab_containers_once()
+        built = tb.build_box()
     testbed_times["box_build"] = float(str(built["seconds"]))
     testbed_times["box_build_cache"] = (
         "box file"
@@ -91,7 +144,8 @@ def lxc_host_factory(
     def hosts(count: int) -> list[tb.Host]:
         if count > len(pool):
             start = time.monotonic()
-            pool[:] = tb.hosts_up(count, keep=len(pool))
+            with testbed_lock():
+                pool[:] = tb.hosts_up(count, keep=len(pool))
             testbed_times[f"lxc_hosts_create_{count}"] = round(time.monotonic() - start, 1)
         return pool[:count]
 

@@ -83,13 +83,14 @@ def own_hosts() -> Iterator[list[object]]:
     session's shared hosts are left alone."""
     import labctl_testbed as tb  # on sys.path through tests/integration/conftest.py
 
-    from tests.integration.conftest import require_testbed
+    from tests.integration.conftest import require_testbed, testbed_lock
 
     require_testbed()
-    tb.ensure_module_tree()
-    net = tb.lxcnet.ensure_lab_network(tb.HOSTS_LAB, tb.HOSTS_CIDR)
-    base = tb.base_rootfs()
-    hosts = [tb.create_host(name, ip, net, base) for name, ip in OWN_HOSTS]
+    with testbed_lock():
+        tb.ensure_module_tree()
+        net = tb.lxcnet.ensure_lab_network(tb.HOSTS_LAB, tb.HOSTS_CIDR)
+        base = tb.base_rootfs()
+        hosts = [tb.create_host(name, ip, net, base) for name, ip in OWN_HOSTS]
     for host in hosts:
         tb.wait_for_ssh(host)
     yield hosts
