@@ -35,35 +35,10 @@ if TYPE_CHECKING:
 
 VAGRANT_TIMEOUT = 600
 
-# The suite runs under pytest-xdist (`--dist loadgroup`, see pyproject.toml). The test bed's
-# scenarios form two groups, each kept on one worker and run in order there, side by side with
-# the other: one uses the pool of plain hosts (tbhost-*, on the tbhosts network), the other boots
-# vagrant-lxc labs, each on a subnet of its own. Nothing a test of one group makes is touched by
-# the other; what both need once (the box, the rootfs cache, the module tree, the cleanup of a
-# killed run's containers) is made under one file lock (`testbed_lock`).
-TESTBED_GROUPS = {
-    "testbed-hosts": (
-        "test_addon_roles", "test_ansible_roles", "test_jump_hosts_lxc", "test_k3s_faults",
-        "test_offline_lxc", "test_ssh", "test_ssh_provider_lxc", "test_testbed_lxc",
-        "test_uninstall_role",
-    ),
-    "testbed-labs": (
-        "test_doctor", "test_fleet_lxc", "test_labctl_test_lxc", "test_lessons_lxc",
-        "test_lifecycle_lxc", "test_snapshot_lxc",
-    ),
-}  # fmt: skip
-GROUP_OF_MODULE = {module: group for group, modules in TESTBED_GROUPS.items() for module in modules}
+# What both test-bed groups (tests/integration/groups.py) need once (the box, the rootfs cache,
+# the module tree, the cleanup of a killed run's containers) is made under one file lock.
 # One id per run, the same in every worker of it (xdist sets it); a run without xdist makes its own.
 RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups into the node ids
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent  # the hook sees every item: tests/unit has a test_ssh too
-    for item in items:
-        group = GROUP_OF_MODULE.get(item.path.stem) if item.path.parent == here else None
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @contextlib.contextmanager
