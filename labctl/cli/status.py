@@ -21,7 +21,7 @@ def status(file: SpecArg = None, output: FormatOption = Format.TEXT) -> None:
     # The user's own machines are not labctl's to start or stop: what it knows is whether it
     # has reached them (`up` saved how, in ssh.json).
     states = (
-        machine_states(lab_dir)
+        machine_states(plan, lab_dir)
         if plan.provider.boots_machines
         else dict.fromkeys(
             (m.name for m in plan.machines),

@@ -329,7 +329,10 @@ def walk(
 
 
 def _running(rt: Runtime) -> set[str]:
-    return {m.name for m in _vagrant(rt).status() if m.state == "running"}
+    from labctl.lab.machines import machine_states  # noqa: PLC0415
+
+    states = machine_states(rt.plan, rt.lab_dir)
+    return {name for name, state in states.items() if state == "running"}
 
 
 def _forget_boot_if_machines_stopped(rt: Runtime, state: LabState, running: set[str]) -> LabState:

@@ -165,6 +165,13 @@ class Provider(ABC):
         del plan, lab_dir
         return iter(())
 
+    def machine_states(self, lab_dir: Path, names: Sequence[str]) -> Mapping[str, str] | None:
+        """Each machine's state in Vagrant's words (running, poweroff, not_created...), asked of
+        the hypervisor directly, as `vagrant status` would answer but without starting Vagrant
+        (labctl.providers.machine_states); None (the default): only Vagrant can tell."""
+        del lab_dir, names
+        return None
+
     def ssh_targets(self, plan: Plan) -> Mapping[str, SshTarget] | None:
         """How to reach each machine when the provider knows it without asking Vagrant (its
         `vagrant ssh-config`, the default: None)."""

@@ -13,7 +13,7 @@ from labctl.providers.base import Provider
 
 if TYPE_CHECKING:
     import subprocess
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from labctl.doctor import HostFacts
     from labctl.plan import Plan
@@ -105,6 +105,22 @@ class VirtualBox(Provider):
                     f"delete it by hand: VBoxManage unregistervm {uuid} --delete",
                 )
             yield f"deleted VM {name} ({uuid}), left by an earlier run of this lab"
+
+    def machine_states(self, lab_dir: Path, names: Sequence[str]) -> Mapping[str, str] | None:
+        """`VBoxManage showvminfo` of each recorded id, as Vagrant's driver reads the state; a
+        VBoxManage that fails otherwise than "not found" leaves it to Vagrant."""
+        from labctl.providers import machine_states as ms  # noqa: PLC0415
+
+        ids = {name: ms.recorded_id(lab_dir, name, self.name) for name in names}
+        on_host: dict[str, str] = {}
+        for ident in filter(None, ids.values()):
+            info = _vboxmanage("showvminfo", ident, "--machinereadable")
+            state = ms.parse_vbox_state(info.stdout) if info.returncode == 0 else None
+            if state is None and ms.VBOX_NOT_FOUND not in info.stderr:
+                return None
+            if state is not None:
+                on_host[ident] = state
+        return ms.states_by_id(names, ids, on_host)
 
     def check_host_network(
         self, lab: ipaddress.IPv4Network, facts: HostFacts, fails: list[str], fixes: list[str]

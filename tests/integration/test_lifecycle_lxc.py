@@ -44,6 +44,21 @@ def containers() -> set[str]:
     return {name for name in out.split() if name.startswith(LAB)}
 
 
+def states_agree_with_vagrant(workdir: Path) -> dict[str, str]:
+    """`labctl status` reads machine states from LXC directly (labctl.providers.machine_states);
+    they must be what `vagrant status` says. Returns them."""
+    machines = json.loads(labctl(workdir, "status", "-o", "json").stdout)["machines"]
+    ours = {m["name"]: m["state"] for m in machines}
+    lab_dir = workdir / ".labctl" / LAB
+    argv = ["vagrant", "status", "--machine-readable"]
+    text = subprocess.run(argv, cwd=lab_dir, capture_output=True, text=True, check=True,
+                          timeout=300).stdout  # fmt: skip
+    vagrants = {p[1]: p[3] for p in (line.split(",") for line in text.splitlines())
+                if len(p) > 3 and p[2] == "state"}  # fmt: skip
+    assert ours == vagrants, (ours, vagrants)
+    return ours
+
+
 def bridge_exists() -> bool:
     from labctl.providers.lxc.network import bridge_name
 
@@ -137,6 +152,7 @@ def test_up_status_ssh_kubeconfig_halt_up_destroy(lab) -> None:  # type: ignore[
 
     another_directory_is_refused(workdir, offline)
 
+    assert set(states_agree_with_vagrant(workdir).values()) == {"running"}
     status = json.loads(labctl(workdir, "status", "-o", "json").stdout)
     assert [(m["name"], m["state"], m["ip"]) for m in status["machines"]] == [
         (f"{LAB}-server-1", "running", "192.168.58.10"),
@@ -168,8 +184,7 @@ def test_up_status_ssh_kubeconfig_halt_up_destroy(lab) -> None:  # type: ignore[
     assert "boot: done" not in again.stdout
 
     labctl(workdir, "halt")
-    states = json.loads(labctl(workdir, "status", "-o", "json").stdout)["machines"]
-    assert {m["state"] for m in states} == {"stopped"}
+    assert set(states_agree_with_vagrant(workdir).values()) == {"stopped"}
 
     after_halt = labctl(workdir, "up", "--offline", str(offline), "--until", "kubeconfig")
     assert "boot: done in" in after_halt.stdout
@@ -256,6 +271,7 @@ def test_faults_a_killed_machine_broken_ssh_and_ctrl_c_in_provisioning(lab) -> N
 
     # A machine killed behind labctl's back is booted again by the next `up`.
     subprocess.run(["lxc-stop", "--kill", "--name", f"{LAB}-agent-1"], check=True)
+    assert states_agree_with_vagrant(workdir)[f"{LAB}-agent-1"] == "stopped"
     revived = labctl(workdir, *up_to_ssh)
     assert f"not running: {LAB}-agent-1; booting again" in revived.stdout
     assert "boot: done in" in revived.stdout
