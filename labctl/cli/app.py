@@ -7,40 +7,126 @@ them, so `labctl --help` stays fast.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import sys
-from typing import Annotated, NoReturn
+from collections.abc import Iterator, MutableMapping
+from typing import Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from labctl import __version__
-from labctl.cli import (
-    box,
-    bundle,
-    check,
-    destroy,
-    doctor,
-    fleet,
-    halt,
-    handout,
-    init,
-    kubeconfig,
-    lesson,
-    logs,
-    provision,
-    render,
-    reset,
-    schema,
-    snapshot,
-    ssh,
-    status,
-    test,
-    up,
-    validate,
-)
 from labctl.cli.output import OUT
+
+# Each command: its module under labctl.cli and the attribute there (a function is one command,
+# a typer app a group of them), in the order `labctl --help` lists them. A command is built (its
+# parameters read into click's) only when it runs or shows its own help: building all of them
+# took ~70 ms of every start, `labctl --help` included, where one takes ~3 ms.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init", "init"),
+    "validate": ("validate", "validate"),
+    "render": ("render", "render"),
+    "up": ("up", "up"),
+    "status": ("status", "status"),
+    "ssh": ("ssh", "ssh"),
+    "provision": ("provision", "provision"),
+    "check": ("check", "check"),
+    "test": ("test", "run_test"),
+    "kubeconfig": ("kubeconfig", "kubeconfig"),
+    "handout": ("handout", "handout"),
+    "logs": ("logs", "logs"),
+    "doctor": ("doctor", "doctor"),
+    "reset": ("reset", "reset"),
+    "halt": ("halt", "halt"),
+    "destroy": ("destroy", "destroy"),
+    "schema": ("schema", "schema"),
+    "box": ("box", "app"),
+    "bundle": ("bundle", "app"),
+    "fleet": ("fleet", "app"),
+    "lesson": ("lesson", "app"),
+    "snapshot": ("snapshot", "app"),
+}
+
+
+def _target(name: str) -> Any:
+    module, attribute = COMMANDS[name]
+    return getattr(importlib.import_module(f"labctl.cli.{module}"), attribute)
+
+
+def build_command(name: str) -> Any:
+    """The click command (or group) `labctl NAME` runs, made as typer makes the root's own
+    commands and groups (with the root app's markup, exception and suggestion settings)."""
+    from typer.main import get_command_from_info, get_group_from_info  # noqa: PLC0415
+    from typer.models import CommandInfo, TyperInfo  # noqa: PLC0415
+
+    target = _target(name)
+    if isinstance(target, typer.Typer):
+        return get_group_from_info(
+            TyperInfo(target, name=name),
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=app.rich_markup_mode,
+            suggest_commands=app.suggest_commands,
+        )
+    return get_command_from_info(
+        CommandInfo(name=name, callback=target),
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+
+
+class _BuiltOnFirstUse(MutableMapping[str, Any]):
+    """COMMANDS as the name -> command mapping a typer group keeps, each built when looked up."""
+
+    def __init__(self) -> None:
+        self._built: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._built[name] = build_command(name)
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class LazyCommands(TyperGroup):
+    """labctl's root group: its commands (and typo suggestions) from COMMANDS, each built on
+    first use."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _BuiltOnFirstUse()
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list of `labctl --help`, from each command's help text, building none."""
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = []
+        for name in COMMANDS:
+            target = _target(name)
+            text = target.info.help if isinstance(target, typer.Typer) else inspect.getdoc(target)
+            rows.append((name, TyperCommand(name, help=text).get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
 
 app = typer.Typer(
     name="labctl",
+    cls=LazyCommands,
     help="Stand up a real multi-VM Kubernetes (K3s) lab with Vagrant and Ansible.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -69,30 +155,6 @@ def _global(
 ) -> None:
     """Stand up a real multi-VM Kubernetes (K3s) lab with Vagrant and Ansible."""
     OUT.verbosity, OUT.quiet = verbose, quiet
-
-
-app.command("init")(init.init)
-app.command("validate")(validate.validate)
-app.command("render")(render.render)
-app.command("up")(up.up)
-app.command("status")(status.status)
-app.command("ssh")(ssh.ssh)
-app.command("provision")(provision.provision)
-app.command("check")(check.check)
-app.command("test")(test.run_test)
-app.command("kubeconfig")(kubeconfig.kubeconfig)
-app.command("handout")(handout.handout)
-app.command("logs")(logs.logs)
-app.command("doctor")(doctor.doctor)
-app.command("reset")(reset.reset)
-app.command("halt")(halt.halt)
-app.command("destroy")(destroy.destroy)
-app.command("schema")(schema.schema)
-app.add_typer(box.app, name="box")
-app.add_typer(bundle.app, name="bundle")
-app.add_typer(fleet.app, name="fleet")
-app.add_typer(lesson.app, name="lesson")
-app.add_typer(snapshot.app, name="snapshot")
 
 
 def _click_errors() -> tuple[type[Exception], ...]:

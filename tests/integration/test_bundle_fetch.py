@@ -286,17 +286,8 @@ needs_skopeo = pytest.mark.skipif(
 
 
 def labctl(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The CLI in a child process; the bundle sub-app is registered as the lead's app.py will
-    (`app.add_typer(bundle.app, name="bundle")`) when it is not there yet."""
-    from labctl.cli.app import app
-
-    wired = any(group.name == "bundle" for group in app.registered_groups)
-    prefix = (
-        ["-m", "labctl"]
-        if wired
-        else ["-c", "from labctl.cli import app as a, bundle as b; "
-              "a.app.add_typer(b.app, name='bundle'); a.main()"]
-    )  # fmt: skip
+    """The CLI in a child process."""
+    prefix = ["-m", "labctl"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     return subprocess.run(
         [sys.executable, *prefix, *args],
