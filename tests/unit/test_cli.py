@@ -217,3 +217,25 @@ def test_help_does_not_import_the_edges_or_the_core() -> None:
         env={**os.environ, "NO_COLOR": "1"},
     )
     assert proc.stdout.splitlines()[-1] == "HEAVY=", proc.stdout
+
+
+def test_help_builds_no_command_and_every_listed_command_builds_as_named() -> None:
+    """`labctl --help` lists COMMANDS without making click commands of them; each one, built,
+    is the command (or group) of that name with its own parameters or subcommands."""
+    probe = (
+        "from labctl.cli import app as a\n"
+        "built = []\n"
+        "real = a.build_command\n"
+        "a.build_command = lambda name: built.append(name) or real(name)\n"
+        "try:\n    a.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print('BUILT=' + ','.join(built))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True, env={**os.environ, "NO_COLOR": "1"})  # fmt: skip
+    assert proc.stdout.splitlines()[-1] == "BUILT=", proc.stdout
+    from labctl.cli.app import COMMANDS, build_command
+
+    for name in COMMANDS:
+        command = build_command(name)
+        assert command.name == name
+        assert command.callback is not None or getattr(command, "commands", None), name
