@@ -193,7 +193,7 @@ def main() -> None:
             directory.mkdir()
             (directory / "lab.yaml").write_text(SPEC)
         plan = json.loads(labctl(dirs["labctl"], "up", "--dry-run", "-o", "json").stdout)
-        tags = ",".join(t for p in plan["phases"] if p["name"] in PROVISION_PHASES
+        tags = ",".join(t for p in plan["plan"]["phases"] if p["name"] in PROVISION_PHASES
                         for t in p["tags"])  # fmt: skip
         totals: dict[str, list[float]] = {"labctl": [], "raw": []}
         phase_times: dict[str, list[float]] = {}
