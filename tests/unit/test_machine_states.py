@@ -134,3 +134,34 @@ def test_a_failing_vboxmanage_leaves_the_answer_to_vagrant(
     lab = tmp_path / "lab"
     record(lab, "demo-server-1", "virtualbox", "broken")
     assert VirtualBox().machine_states(lab, ["demo-server-1"]) is None
+
+
+def test_up_offline_asks_the_box_store_only_when_something_may_boot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`vagrant box list` (~1.2 s) is skipped when preflight and boot are done for this spec
+    and the provider says every machine runs; a stopped machine or an undone phase asks."""
+    import time
+
+    from labctl.cli.common import _boot_settled, resolve
+    from labctl.lab.state import LabState, PhaseRecord, save_state, spec_hash
+
+    (tmp_path / "lab.yaml").write_text("name: settled\nprovider: lxc\nagents: {count: 1}\n")
+    monkeypatch.chdir(tmp_path)
+    resolved = resolve(None)
+    names = [m.name for m in resolved.plan.machines]
+    resolved.lab_dir.mkdir(parents=True, exist_ok=True)
+    current = spec_hash(resolved.plan.lab)
+    states = dict.fromkeys(names, "running")
+    monkeypatch.setattr(Lxc, "machine_states", lambda self, lab_dir, names: dict(states))
+
+    assert not _boot_settled(resolved), "no state yet: preflight and boot are to come"
+    done = PhaseRecord("done", time.time(), 1.0, current)
+    save_state(resolved.lab_dir, LabState("settled", current, {"preflight": done, "boot": done}))
+    assert _boot_settled(resolved)
+    states[names[-1]] = "stopped"
+    assert not _boot_settled(resolved), "a stopped machine boots again"
+    states[names[-1]] = "running"
+    other = PhaseRecord("done", time.time(), 1.0, "another spec")
+    save_state(resolved.lab_dir, LabState("settled", current, {"preflight": done, "boot": other}))
+    assert not _boot_settled(resolved), "boot done for another spec runs again"
