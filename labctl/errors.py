@@ -110,6 +110,10 @@ class HostCommandError(LabctlError):
     exit_code = ExitCode.PREFLIGHT
 
 
+class GatewayError(HostCommandError):
+    """The host's sshd could not be made the attendees' gateway, or the change undone."""
+
+
 class BoxBuildError(HostCommandError):
     """Building or adding a Vagrant box failed."""
 

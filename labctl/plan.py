@@ -188,6 +188,15 @@ def _phases(lab: Lab, provider: Provider) -> tuple[Phase, ...]:
         phases.append(Phase("k3s-agents", f"join {lab.agents.count} K3s agents", ("k3s_agent",)))
     phases += [
         Phase("kubeconfig", "fetch the kubeconfig into the lab directory", ("kubeconfig",)),
+    ]
+    if lab.access is not None:
+        phases.append(
+            Phase(
+                "access",
+                f"attendee key; {lab.access.account} on this host's sshd forwards to this lab only",
+            )
+        )
+    phases += [
         Phase("addons", ", ".join(addons), tuple(tags)),
         Phase("checks", "smoke checks over SSH"),
     ]

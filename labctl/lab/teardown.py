@@ -1,9 +1,10 @@
 """Destroying a lab: its machines, then everything labctl put on the host for it.
 
 Order matters: machines first (they hold the lab bridge), then their snapshots (labctl's own
-copies for lxc; Vagrant's went with the VMs), then the lxc network, then the
-per-lab SSH trust, the cached Ansible facts and the merged kubeconfig context, so no stale host
-key, fact or context outlives the machines it described. The lab's secrets and run logs stay,
+copies for lxc; Vagrant's went with the VMs), then the lxc network, then the attendees'
+gateway entry and key (keys die with the lab), then the per-lab SSH trust, the cached Ansible
+facts and the merged kubeconfig context, so no stale host key, fact or context outlives the
+machines it described. The lab's secrets and run logs stay,
 for the next `up` and for post-mortems; `rm -r .labctl/<lab>` removes them too.
 """
 
@@ -27,6 +28,7 @@ def destroy_lab(
 ) -> Iterator[str]:
     """Destroy and clean up, yielding one line per thing done; `on_step` hears progress within
     a long step (the tasks of an uninstall)."""
+    from labctl.lab.attendees import close_access  # noqa: PLC0415
     from labctl.lab.factcache import drop_cached_facts  # noqa: PLC0415
     from labctl.lab.kubeconfig import remove_from_user_config  # noqa: PLC0415
     from labctl.lab.snapshot import forget_snapshots  # noqa: PLC0415
@@ -35,6 +37,7 @@ def destroy_lab(
     yield from plan.provider.remove_machines(plan, lab_dir, on_step)
     yield from forget_snapshots(plan, lab_dir)
     yield from plan.provider.after_destroy(plan)
+    yield from close_access(plan, lab_dir)
     for rel in PER_BOOT_FILES:
         if rel == "known_hosts" and not plan.provider.boots_machines:
             continue  # the user's machines keep their keys: trusted once, checked ever after

@@ -236,6 +236,12 @@ def _checks(rt: Runtime, phase: Phase) -> None:
         )
 
 
+def _access(rt: Runtime, phase: Phase) -> None:
+    from labctl.lab.attendees import open_access  # noqa: PLC0415
+
+    open_access(rt, phase)
+
+
 def _baseline(rt: Runtime, phase: Phase) -> None:
     from labctl.lab.snapshot import save_baseline  # noqa: PLC0415
 
@@ -251,6 +257,7 @@ HANDLERS: dict[str, Handler] = {
     "k3s-servers": _ansible,
     "k3s-agents": _ansible,
     "kubeconfig": _ansible,
+    "access": _access,
     "addons": _ansible,
     "checks": _checks,
     "baseline": _baseline,

@@ -28,6 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from labctl.catalogue import CHECK_NAMES
 from labctl.messages import cut, quoted
+from labctl.spec.access import Access  # noqa: TC001 - pydantic reads it at run time
 from labctl.spec.machines import (
     SSH_PROVIDER,
     JumpHost,
@@ -429,6 +430,10 @@ class Lab(_Model):
     jump_hosts: Annotated[dict[str, JumpHost], ProviderSection(SSH_PROVIDER)] = Field(
         default_factory=dict,
         description="ssh provider only: hosts to connect through, by the name machines give",
+    )
+    access: Access | None = Field(
+        default=None,
+        description="Attendees reach this lab from their own laptops through this host's sshd",
     )
 
     _count_roles = model_validator(mode="before")(count_roles)
