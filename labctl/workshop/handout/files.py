@@ -67,6 +67,10 @@ def gather_facts(
     from labctl.lessons.fleet import lesson_lines  # noqa: PLC0415
 
     lessons, lessons_problem = lesson_lines(lab_dir, plan.name)
+    from labctl.lab.access import KEY_FILE  # noqa: PLC0415
+    from labctl.lab.attendees import read_record  # noqa: PLC0415
+
+    access = read_record(lab_dir)
     lab = plan.lab
     return HandoutFacts(
         workdir=workdir,
@@ -84,6 +88,8 @@ def gather_facts(
         checks_when=when,
         lessons=lessons,
         lessons_problem=lessons_problem,
+        access=access,
+        attendee_key=_read(lab_dir / KEY_FILE) if access is not None else None,
     )
 
 

@@ -19,9 +19,11 @@ from labctl.messages import quoted
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from labctl.lab.access import AccessRecord
     from labctl.lessons.fleet import LessonLine
     from labctl.plan import Plan
     from labctl.tools.ssh import SshTarget
+from labctl.workshop.handout.laptop import laptop
 from labctl.workshop.handout.topology import layout
 
 CHECKS_SCHEMA = "labctl.checks/v1"
@@ -115,6 +117,8 @@ class HandoutFacts:
     checks_when: str | None = None  # when checks.json was written, as the edge formats it
     lessons: tuple[LessonLine, ...] = ()  # lessons the learner started (labctl lesson)
     lessons_problem: str | None = None  # lessons.json exists but cannot be read
+    access: AccessRecord | None = None  # access.json: attendees reach the lab from laptops
+    attendee_key: str | None = field(default=None, repr=False)  # the private key for them
 
 
 @dataclass(frozen=True)
@@ -127,13 +131,14 @@ class HandoutFiles:
     markdown: str = field(repr=False)
     kubeconfig_name: str | None = None
     kubeconfig: str | None = field(default=None, repr=False)
+    laptop: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # key, ssh config, ...
 
     def items(self) -> tuple[tuple[str, str], ...]:
         """(file name, content) of every file, in a fixed order."""
         files = [(self.html_name, self.html), (self.markdown_name, self.markdown)]
         if self.kubeconfig_name is not None and self.kubeconfig is not None:
             files.append((self.kubeconfig_name, self.kubeconfig))
-        return tuple(files)
+        return (*files, *self.laptop)
 
 
 def handout_names(lab: str) -> tuple[str, str, str]:
@@ -262,6 +267,11 @@ def _context(plan: Plan, facts: HandoutFacts, kubeconfig: KubeconfigMode) -> dic
         "gitlab_url": f"http://{plan.gitlab.ip}" if plan.gitlab else None,
         "gitlab_user": GITLAB_USER,
         "traefik": "traefik" not in lab.k3s.disable,
+        "laptop": (
+            laptop(plan, facts.access, facts.attendee_key, facts.kubeconfig)
+            if facts.access is not None and facts.attendee_key is not None
+            else None
+        ),
     }
 
 
@@ -286,6 +296,7 @@ def render_handout(
         markdown=_markdown_env().get_template("handout.md.j2").render(context),
         kubeconfig_name=kube_name if with_file else None,
         kubeconfig=facts.kubeconfig if with_file else None,
+        laptop=context["laptop"].files() if context["laptop"] is not None else (),
     )
 
 
