@@ -56,6 +56,15 @@ def up(
     until: Annotated[
         str | None, typer.Option("--until", help="Stop each lab after this phase.", metavar="PHASE")
     ] = None,
+    gateway: Annotated[
+        str | None,
+        typer.Option(
+            "--gateway",
+            metavar="HOST[:PORT]",
+            help="Attendees reach their own lab from their laptops through this host's "
+            "sshd at HOST[:PORT] (sets access.gateway of every lab).",
+        ),
+    ] = None,
     output: FormatOption = Format.TEXT,
 ) -> None:
     """Plan N labs (own subnets, tokens, contexts) and bring them up side by side."""
@@ -63,8 +72,9 @@ def up(
     from labctl.workshop import fleetrun  # noqa: PLC0415
 
     loaded = load_spec(file)
-    directory = fleetrun.fleet_dir(loaded.path, prefix or loaded.lab.name)
-    plan = fleetrun.plan_here(loaded.lab, count, prefix, directory, max_parallel=max_parallel)
+    lab = loaded.lab if gateway is None else fleetrun.with_gateway(loaded.lab, gateway)
+    directory = fleetrun.fleet_dir(loaded.path, prefix or lab.name)
+    plan = fleetrun.plan_here(lab, count, prefix, directory, max_parallel=max_parallel)
     for warning in plan.warnings:
         OUT.warn(warning)
     if dry_run:
@@ -183,6 +193,35 @@ def destroy(
         ["destroy", "--yes"], json_events=False
     )
     _finish(runs, Format.TEXT)
+
+
+access_app = typer.Typer(
+    help="Attendees on their own laptops: the gateway into each lab.", no_args_is_help=True
+)
+app.add_typer(access_app, name="access")
+
+
+@access_app.command("check")
+def access_check(
+    file: SpecArg = None, prefix: PrefixOption = None, output: FormatOption = Format.TEXT
+) -> None:
+    """Through the gateway with each lab's attendee key: its machines and API reached, every
+    other lab's addresses, other ports and a shell on the gateway refused."""
+    from labctl.workshop.access_check import check_fleet  # noqa: PLC0415
+    from labctl.workshop.fleetrun import member_specs  # noqa: PLC0415
+
+    results = check_fleet(member_specs(_directory(file, prefix)))
+    if output is Format.JSON:
+        OUT.json([r.to_dict() for r in results])
+    else:
+        rows = [(r.lab, r.what, "ok" if r.ok else "FAILED", r.detail) for r in results]
+        OUT.table("Attendee access through the gateway", ("lab", "what", "result", "detail"), rows)
+    failed = [r for r in results if not r.ok]
+    OUT.line(f"{len(results) - len(failed)} of {len(results)} access checks passed.")
+    if failed:
+        from labctl.errors import ExitCode  # noqa: PLC0415
+
+        raise typer.Exit(int(ExitCode.CHECKS_FAILED))
 
 
 @app.command("handout")

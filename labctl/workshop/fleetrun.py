@@ -39,6 +39,22 @@ def fleet_dir(base_spec: Path | None, prefix: str, cwd: Path | None = None) -> P
     return base / f"fleet-{prefix}"
 
 
+def with_gateway(lab: Lab, gateway: str) -> Lab:
+    """The lab with `access.gateway` set (`fleet up --gateway`); the rest of `access:` kept."""
+    from labctl.spec.access import Access, split_gateway  # noqa: PLC0415
+
+    try:
+        split_gateway(gateway)
+    except ValueError as exc:
+        raise UsageError(f"--gateway: {exc}", "e.g. --gateway gw.example.org:22") from None
+    access = (
+        lab.access.model_copy(update={"gateway": gateway})
+        if lab.access is not None
+        else Access(gateway=gateway)
+    )
+    return lab.model_copy(update={"access": access})
+
+
 def spec_yaml(lab: Lab, source: str) -> str:
     """A member lab's spec as a lab.yaml a person can read and use, every key written out."""
     body = yaml.safe_dump(lab.model_dump(mode="json", exclude_none=True), sort_keys=False)
