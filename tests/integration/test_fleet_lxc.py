@@ -1,23 +1,33 @@
 """A fleet for real on the lxc test bed: two labs from one spec, each its own subnet, bridge,
 token and lab directory; status, handouts with the facilitator index, then teardown.
 
-K3s phases run on tests/fakes/k3s-fake through --offline and stop after the kubeconfig phase
+K3s phases run on tests/fakes/k3s-fake through --offline and stop after the access phase
 (the fake has no API for the demo app), so `fleet status` shows each lab waiting at addons.
+
+The same fleet proves attendee access (`--gateway`): the host's sshd, started by the test on a
+loopback address, is the gateway; a laptop user with its own home and none of the lab
+directories follows the handout: logs in through the gateway, forwards the API server, and
+finds everything else refused; `fleet destroy` leaves nothing of it on the host.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.integration.cli import labctl
+from tests.integration.gateway_host import make_laptop, start_sshd
 from tests.integration.test_ansible_roles import make_offline_dir
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.integration.gateway_host import GatewaySshd, Laptop
 
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
@@ -30,9 +40,17 @@ agents: {count: 1, cpus: 1, memory: 512}
 """
 
 
+ACCOUNT = "labctl-gwtest"
+
+
 def test_two_labs_from_one_spec(lxc_box: dict[str, object], tmp_path: Path) -> None:
     del lxc_box
-    (tmp_path / "lab.yaml").write_text(SPEC)
+    gateway = start_sshd()
+    laptop = make_laptop()
+    (tmp_path / "lab.yaml").write_text(
+        SPEC + f"access: {{gateway: example.invalid, sshd_config: {gateway.config}, "
+        f"account: {ACCOUNT}}}\n"
+    )
     offline = make_offline_dir(tmp_path / "offline")
     try:
         plan = json.loads(labctl(tmp_path, "fleet", "up", "--count", "2", "--prefix", "fleetx",
@@ -42,7 +60,8 @@ def test_two_labs_from_one_spec(lxc_box: dict[str, object], tmp_path: Path) -> N
         assert len(set(cidrs)) == 2
 
         up = labctl(tmp_path, "fleet", "up", "--count", "2", "--prefix", "fleetx",
-                    "--offline", str(offline), "--until", "kubeconfig", check=False)  # fmt: skip
+                    "--gateway", f"127.0.0.1:{gateway.port}",
+                    "--offline", str(offline), "--until", "access", check=False)  # fmt: skip
         assert up.returncode == 0, up.stdout + up.stderr
         assert "2 of 2 labs succeeded." in up.stdout
         fleet_dir = tmp_path / "fleet-fleetx"
@@ -67,8 +86,93 @@ def test_two_labs_from_one_spec(lxc_box: dict[str, object], tmp_path: Path) -> N
         assert "fleetx-01" in index
         assert "fleetx-02" in index
         assert (fleet_dir / "handouts" / "fleetx-02.html").exists()
+        _attendee_access(tmp_path, fleet_dir, laptop, gateway)
     finally:
         down = labctl(tmp_path, "fleet", "destroy", "--prefix", "fleetx", "--yes", check=False)
-    assert down.returncode == 0, down.stdout + down.stderr
-    left = subprocess.run(["lxc-ls", "-1"], capture_output=True, text=True, check=True).stdout
-    assert "fleetx-" not in left
+        try:
+            assert down.returncode == 0, down.stdout + down.stderr
+            left = subprocess.run(["lxc-ls", "-1"], capture_output=True, text=True,
+                                  check=True).stdout  # fmt: skip
+            assert "fleetx-" not in left
+            _nothing_left(tmp_path / "fleet-fleetx", gateway)
+        finally:
+            gateway.stop()
+            laptop.remove()
+
+
+def _attendee_access(tmp_path: Path, fleet_dir: Path, laptop: Laptop, gateway: GatewaySshd) -> None:
+    """The handout's laptop steps, by a user who cannot read the lab directories."""
+    assert laptop.run("test", "-r", str(fleet_dir / ".labctl")).returncode != 0
+    out = fleet_dir / "handouts"
+    for name in ("labctl-fleetx-01", "labctl-fleetx-01.known_hosts", "labctl-fleetx-01.ssh_config"):
+        laptop.save(f".ssh/{name}", (out / name).read_text())
+    laptop.save(".ssh/config", (out / "labctl-fleetx-01.ssh_config").read_text())
+    page = (out / "fleetx-01.html").read_text()
+    assert 'download="labctl-fleetx-01"' in page
+    assert "ssh -N -L 16443:" in (out / "fleetx-01.md").read_text()
+    ips = {lab: json.loads((fleet_dir / ".labctl" / lab / "access.json").read_text())["reach"]
+           for lab in ("fleetx-01", "fleetx-02")}  # fmt: skip
+    server1, server2 = ips["fleetx-01"][0][0], ips["fleetx-02"][0][0]
+
+    login = laptop.run("ssh", "-o", "BatchMode=yes", "fleetx-01-server-1", "hostname")
+    assert login.returncode == 0, login.stderr
+    assert login.stdout.strip() == "fleetx-01-server-1"
+    shell = laptop.run("ssh", "-o", "BatchMode=yes", "fleetx-01-gateway", "id")
+    assert shell.returncode != 0
+    assert "uid=" not in shell.stdout
+    for target in (f"{server2}:22", f"{server2}:6443", f"{server1}:10250", "127.0.0.1:22"):
+        hop = laptop.run("ssh", "-o", "BatchMode=yes", "-W", target, "fleetx-01-gateway")
+        assert hop.returncode != 0, target
+        assert "administratively prohibited" in hop.stderr, (target, hop.stderr)
+
+    forward = laptop.popen("ssh", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", "-N",
+                           "-L", f"16443:{server1}:6443", "fleetx-01-gateway")  # fmt: skip
+    try:
+        reply = _fake_api_readyz(16443)
+    finally:
+        forward.terminate()
+        forward.wait(10)
+    assert reply == {"ok": True, "body": "ok"}, reply
+
+    check = labctl(tmp_path, "fleet", "access", "check", "--prefix", "fleetx", "-o", "json",
+                   check=False)  # fmt: skip
+    assert check.returncode == 0, check.stdout + check.stderr
+    results = json.loads(_json_part(check.stdout))
+    assert all(r["ok"] for r in results), [r for r in results if not r["ok"]]
+    refused = [r for r in results if r["what"].startswith("refused lab fleetx-02")]
+    assert refused, "the check tries lab 01's key on lab 02"
+    assert {r["lab"] for r in results} == {"fleetx-01", "fleetx-02"}
+
+
+def _json_part(stdout: str) -> str:
+    return stdout[stdout.index("[") : stdout.rindex("]") + 1]
+
+
+def _fake_api_readyz(port: int) -> object:
+    """The K3s test double's API (a JSON line per request), through the laptop's forward."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b'{"op": "readyz"}\n')
+                return json.loads(sock.makefile().readline())
+        except (OSError, ValueError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _nothing_left(fleet_dir: Path, gateway: GatewaySshd) -> None:
+    import pwd
+
+    assert not list((gateway.folder / "sshd_config.d").iterdir())
+    assert not (gateway.folder / "labctl").exists()
+    try:
+        pwd.getpwnam(ACCOUNT)
+        raise AssertionError(f"account {ACCOUNT} is still there")
+    except KeyError:
+        pass
+    settings = gateway.settings(ACCOUNT)
+    assert settings["allowtcpforwarding"] == "yes", "the Match block is gone"
+    assert not list(fleet_dir.glob(".labctl/*/access.json"))
+    assert not list(fleet_dir.glob(".labctl/*/secrets/attendee-ed25519*")), "keys die with labs"
