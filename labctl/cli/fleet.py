@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path  # noqa: TC003 - typer resolves annotations at run time
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,6 +11,7 @@ from labctl.cli.common import Format, FormatOption, OfflineOption, SpecArg, conf
 from labctl.cli.output import OUT
 
 if TYPE_CHECKING:
+    from labctl.spec.access import Access
     from labctl.workshop.fleetrun import LabRun
 
 app = typer.Typer(help="Many identical labs from one spec (workshops).", no_args_is_help=True)
@@ -96,7 +97,26 @@ def up(
     fleetrun.FleetRunner(
         runs, plan.concurrency.value, on_change=_progress, first_alone=first_alone
     ).run(command)
+    if lab.access is not None and output is Format.TEXT:
+        _show_gateway(lab.access)
     _finish(runs, output)
+
+
+def _show_gateway(access: Access) -> None:
+    """What this host's sshd now has for the attendees (each lab's log says what it changed)."""
+    from labctl.lab.access import GatewayPaths, labctl_entries  # noqa: PLC0415
+
+    paths = GatewayPaths(PurePosixPath(access.sshd_config), access.account)
+    try:
+        dropin = Path(str(paths.dropin)).read_text(encoding="utf-8")
+        entries = labctl_entries(Path(str(paths.keys)).read_text(encoding="utf-8"))
+    except OSError as exc:
+        OUT.line(f"Gateway: {exc.strerror or exc}: {exc.filename}")
+        return
+    OUT.line(f"Gateway {access.gateway}: {len(entries)} lab keys in {paths.keys}; "
+             f"{paths.dropin} says:")  # fmt: skip
+    for text in dropin.splitlines():
+        OUT.line("  " + text.replace("\t", "    "))
 
 
 def _finish(runs: list[LabRun], output: Format) -> None:

@@ -13,10 +13,8 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from labctl.messages import quoted
+from labctl.spec.machines import HOSTNAME_RE
 
-_HOST_RE = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
-)
 # useradd's own rule for a portable name (shadow-utils' is_valid_user_name), kept short
 _ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,30}$")
 DEFAULT_ACCOUNT = "labctl-gw"
@@ -37,7 +35,7 @@ def split_gateway(value: str) -> tuple[str, int]:
         if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
             raise ValueError(f"{quoted(value)} has port {quoted(port_text)}; use 1-65535")
         port = int(port_text)
-    if not _HOST_RE.match(host):
+    if not HOSTNAME_RE.match(host):
         raise ValueError(
             f"{quoted(value)} is not a host name or IPv4 address with an optional port, "
             "e.g. gw.example.org or 192.168.1.20:2222"

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 # Kept in step with labctl.spec.model (which imports this module, so it cannot be imported here).
 _DNS_LABEL_RE = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
-_HOSTNAME_RE = re.compile(
+HOSTNAME_RE = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$"
 )
 _USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
@@ -72,7 +72,7 @@ class _Reach(_Model):
             raise ValueError(
                 f"{quoted(value)} is not a host name or IPv4 address; give the port as `port:`"
             )
-        if not _HOSTNAME_RE.match(value):
+        if not HOSTNAME_RE.match(value):
             raise ValueError(
                 f"{quoted(value)} is not a host name or IPv4 address, e.g. 10.0.0.21 or pi-1.lan"
             )

@@ -64,6 +64,7 @@ def test_two_labs_from_one_spec(lxc_box: dict[str, object], tmp_path: Path) -> N
                     "--offline", str(offline), "--until", "access", check=False)  # fmt: skip
         assert up.returncode == 0, up.stdout + up.stderr
         assert "2 of 2 labs succeeded." in up.stdout
+        assert f"Match User {ACCOUNT}" in up.stdout, "the facilitator sees the sshd change"
         fleet_dir = tmp_path / "fleet-fleetx"
         for name, cidr in zip(["fleetx-01", "fleetx-02"], cidrs, strict=True):
             spec = (fleet_dir / f"{name}.yaml").read_text()
@@ -142,6 +143,23 @@ def _attendee_access(tmp_path: Path, fleet_dir: Path, laptop: Laptop, gateway: G
     refused = [r for r in results if r["what"].startswith("refused lab fleetx-02")]
     assert refused, "the check tries lab 01's key on lab 02"
     assert {r["lab"] for r in results} == {"fleetx-01", "fleetx-02"}
+
+    # The check fails when a key reaches too far: lab 01's line without its permitopen list.
+    keys = gateway.folder / "labctl" / f"{ACCOUNT}.keys"
+    good = keys.read_text()
+    loose = "\n".join(
+        "restrict,port-forwarding " + line.split(" ", 1)[1] if "fleetx-01" in line else line
+        for line in good.splitlines()
+    )
+    keys.write_text(loose + "\n")
+    try:
+        leak = labctl(tmp_path, "fleet", "access", "check", "--prefix", "fleetx", "-o", "json",
+                      check=False)  # fmt: skip
+    finally:
+        keys.write_text(good)
+    assert leak.returncode == 6, leak.stdout + leak.stderr
+    failed = {r["what"] for r in json.loads(_json_part(leak.stdout)) if not r["ok"]}
+    assert any(w.startswith("refused lab fleetx-02") for w in failed), failed
 
 
 def _json_part(stdout: str) -> str:
