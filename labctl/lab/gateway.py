@@ -91,8 +91,9 @@ class Host:
             )
         except FileNotFoundError as exc:
             raise GatewayError(
-                f"{exc.filename} is not installed on this host",
-                "install OpenSSH's server (apt install openssh-server) and sudo",
+                f"{exc.filename} is not installed on this host, which the gateway needs",
+                "the gateway is a Linux host's OpenSSH server: install openssh-server, passwd "
+                "(useradd) and, unless labctl runs as root, sudo",
             ) from None
         if check and done.returncode != 0:
             why = (done.stderr or done.stdout).strip().splitlines()
