@@ -23,7 +23,6 @@ from labctl.lab.access import (
     dropin_text,
     keys_with,
     keys_without,
-    labctl_entries,
 )
 
 if TYPE_CHECKING:
@@ -258,7 +257,7 @@ def close_gateway(paths: GatewayPaths, comment: str) -> Iterator[str]:
             if new != old:
                 host.write(paths.keys, new)
                 yield f"removed this lab's key from {paths.keys}"
-            if labctl_entries(new):
+            if new.strip():  # other labs' entries, or lines someone else added: the file stays
                 return
             host.remove(paths.keys)
         if host.remove(paths.dropin):
