@@ -1,5 +1,5 @@
 """`python -m labctl` runs the CLI."""
 
-from labctl.cli.app import main
+from labctl.cli.launch import main
 
 main()

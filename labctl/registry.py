@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from labctl.providers.base import Provider
     from labctl.spec.model import Lab
 
-GROUP = "labctl.providers"
 BASE = "labctl.providers.base.Provider"
 
 
@@ -32,9 +31,9 @@ def names() -> tuple[str, ...]:
 @cache
 def get(name: str) -> Provider:
     """The provider called NAME; a SpecError naming the known ones when there is none."""
-    from importlib.metadata import entry_points  # noqa: PLC0415
+    from labctl.spec.model import provider_entry_points  # noqa: PLC0415
 
-    found = [ep for ep in entry_points(group=GROUP) if ep.name == name]
+    found = [ep for ep in provider_entry_points() if ep.name == name]
     if not found:
         raise UsageError(
             f"no provider {name!r} is installed",

@@ -17,40 +17,12 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 
 from labctl import __version__
+from labctl.cli.commands import ABOUT, COMMANDS
 from labctl.cli.output import OUT
-
-# Each command: its module under labctl.cli and the attribute there (a function is one command,
-# a typer app a group of them), in the order `labctl --help` lists them. A command is built (its
-# parameters read into click's) only when it runs or shows its own help: building all of them
-# took ~70 ms of every start, `labctl --help` included, where one takes ~3 ms.
-COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("init", "init"),
-    "validate": ("validate", "validate"),
-    "render": ("render", "render"),
-    "up": ("up", "up"),
-    "status": ("status", "status"),
-    "ssh": ("ssh", "ssh"),
-    "provision": ("provision", "provision"),
-    "check": ("check", "check"),
-    "test": ("test", "run_test"),
-    "kubeconfig": ("kubeconfig", "kubeconfig"),
-    "handout": ("handout", "handout"),
-    "logs": ("logs", "logs"),
-    "doctor": ("doctor", "doctor"),
-    "reset": ("reset", "reset"),
-    "halt": ("halt", "halt"),
-    "destroy": ("destroy", "destroy"),
-    "schema": ("schema", "schema"),
-    "box": ("box", "app"),
-    "bundle": ("bundle", "app"),
-    "fleet": ("fleet", "app"),
-    "lesson": ("lesson", "app"),
-    "snapshot": ("snapshot", "app"),
-}
 
 
 def _target(name: str) -> Any:
-    module, attribute = COMMANDS[name]
+    module, attribute, _ = COMMANDS[name]
     return getattr(importlib.import_module(f"labctl.cli.{module}"), attribute)
 
 
@@ -127,7 +99,7 @@ class LazyCommands(TyperGroup):
 app = typer.Typer(
     name="labctl",
     cls=LazyCommands,
-    help="Stand up a real multi-VM Kubernetes (K3s) lab with Vagrant and Ansible.",
+    help=ABOUT,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,  # plain click help: rich_utils alone costs ~50 ms of startup

@@ -239,3 +239,51 @@ def test_help_builds_no_command_and_every_listed_command_builds_as_named() -> No
         command = build_command(name)
         assert command.name == name
         assert command.callback is not None or getattr(command, "commands", None), name
+
+
+@pytest.mark.parametrize("columns", range(48, 84))
+def test_root_help_from_the_table_is_the_page_typer_prints(
+    columns: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`labctl --help` is drawn without typer; at every width click can choose (it clamps the
+    terminal to 50..78 columns) it is the page typer draws for the same app."""
+    from labctl.cli.launch import main as launch
+
+    monkeypatch.setenv("COLUMNS", str(columns))
+    code, typer_page, _ = run(["--help"], capsys)
+    assert code == 0
+    for flag in ("--help", "-h"):
+        monkeypatch.setattr(sys, "argv", ["labctl", flag])
+        with pytest.raises(SystemExit) as exited:
+            launch()
+        assert exited.value.code == 0
+        assert capsys.readouterr().out == typer_page
+
+
+def test_every_command_summary_is_the_first_paragraph_of_its_help() -> None:
+    """The table's summaries (what `labctl --help` lists) say what each command's own help says."""
+    import inspect
+
+    import typer
+
+    from labctl.cli.app import COMMANDS, _target
+
+    for name, (_, _, summary) in COMMANDS.items():
+        target = _target(name)
+        text = target.info.help if isinstance(target, typer.Typer) else inspect.getdoc(target)
+        assert summary == " ".join(text.split("\n\n")[0].split()), name
+
+
+def test_root_help_imports_no_typer() -> None:
+    """The launcher answers `labctl --help` from the command table: typer is ~100 ms of a start."""
+    probe = (
+        "import sys\n"
+        "sys.argv = ['labctl', '--help']\n"
+        "from labctl.cli.launch import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('TYPER=' + str('typer' in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    assert proc.stdout.splitlines()[0] == "Usage: labctl [OPTIONS] COMMAND [ARGS]..."
+    assert proc.stdout.splitlines()[-1] == "TYPER=False", proc.stdout

@@ -24,6 +24,7 @@ def _clear() -> None:
     registry.names.cache_clear()
     registry.get.cache_clear()
     model.provider_names.cache_clear()
+    model.provider_entry_points.cache_clear()
 
 
 @pytest.fixture
