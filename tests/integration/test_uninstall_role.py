@@ -28,8 +28,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 # Bookkeeping that changes on any machine between two looks, whatever labctl does: systemd's
 # per-unit and per-session runtime state, the SSH login's own runtime dir and sudo stamps (each
-# look is an SSH login), the journal, and the stamps and lists of apt's timers (which labctl stops
-# and the uninstall starts again, so they may run in between).
+# look is an SSH login), the journal, and the stamps, lists and lock file of apt's timers (which
+# labctl stops and the uninstall starts again, so they may run in between: apt.systemd.daily
+# creates /var/lib/apt/daily_lock on its first run, and a CI run once caught it doing so).
 VOLATILE = (
     "/run/systemd",
     "/run/user",
@@ -39,6 +40,7 @@ VOLATILE = (
     "/var/lib/systemd/timers",
     "/var/lib/apt/lists",
     "/var/lib/apt/periodic",
+    "/var/lib/apt/daily_lock",
 )
 LOOKED_AT = "/etc /usr/local/bin /var/lib /run /opt /var/log/pods /var/log/containers"
 SYSCTLS = (
