@@ -172,6 +172,11 @@ class ProvisionError(LabctlError):
     exit_code = ExitCode.PROVISION
 
 
+class ControllerError(ProvisionError):
+    """The in-lab Ansible controller (`controller: lab`) could not be made or reached: its
+    machine's Python, the wheels of its venv, or the copy of the project."""
+
+
 class ChecksFailedError(LabctlError):
     """The lab came up but one or more smoke checks failed."""
 

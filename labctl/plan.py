@@ -6,6 +6,7 @@ The same Lab always gives the same Plan, and `Plan.to_dict` is stable, so plans 
 from __future__ import annotations
 
 import ipaddress
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
@@ -18,6 +19,23 @@ if TYPE_CHECKING:
     from labctl.spec.model import Lab
 
 Datastore = Literal["sqlite", "etcd"]
+Controller = Literal["host", "lab"]
+# Hosts where Ansible cannot be the controller: its docs do not support Windows (WSL aside, which
+# reports itself as linux) and ansible-runner needs a pty that Windows' Pythons lack.
+NO_ANSIBLE_PLATFORMS = ("win32", "cygwin")
+
+
+def resolve_controller(choice: str, platform: str) -> tuple[Controller, str]:
+    """Where Ansible runs for lab.yaml's `controller:` on a host of `platform` (sys.platform),
+    and why, in words for doctor and `up` (pure)."""
+    runs_here = platform not in NO_ANSIBLE_PLATFORMS
+    if choice == "host":
+        return "host", "lab.yaml says controller: host"
+    if choice == "lab":
+        return "lab", "lab.yaml says controller: lab"
+    if runs_here:
+        return "host", f"auto: Ansible runs on this host ({platform})"
+    return "lab", f"auto: Ansible does not run on {platform}, so it runs inside the lab"
 
 
 class Role(StrEnum):
@@ -78,6 +96,7 @@ class Plan:
     datastore: Datastore
     phases: tuple[Phase, ...]
     checks: tuple[str, ...]
+    controller: Controller = "host"  # where Ansible runs; `lab`: on the primary server
 
     @property
     def name(self) -> str:
@@ -143,10 +162,11 @@ class Plan:
                 {"name": p.name, "summary": p.summary, "tags": list(p.tags)} for p in self.phases
             ],
             "checks": list(self.checks),
+            "controller": self.controller,
         }
 
 
-def _phases(lab: Lab, provider: Provider) -> tuple[Phase, ...]:
+def _phases(lab: Lab, provider: Provider, controller: Controller) -> tuple[Phase, ...]:
     addons = ["demo app"]
     tags = ["gitops"]
     if lab.addons.argocd.enabled:
@@ -172,6 +192,14 @@ def _phases(lab: Lab, provider: Provider) -> tuple[Phase, ...]:
             Phase("render", "write the inventory and ansible.cfg into the lab directory"),
             Phase("wait-ssh", "connect to every machine over SSH"),
         ]
+    if controller == "lab":
+        phases.append(
+            Phase(
+                "controller",
+                "Ansible inside the lab: a venv with ansible-core on the first server, its key "
+                "on every machine",
+            )
+        )
     phases += [
         Phase(
             "prepare", "OS prep: modules, sysctls, swap off, time sync, /etc/hosts", ("prepare",)
@@ -228,9 +256,10 @@ def _spanning(addresses: list[ipaddress.IPv4Address]) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network("0.0.0.0/0")
 
 
-def make_plan(lab: Lab, provider: Provider) -> Plan:
+def make_plan(lab: Lab, provider: Provider, platform: str = sys.platform) -> Plan:
     """Expand a validated Lab into its Plan on `provider` (the lab's own, found by
-    labctl.registry.plan_lab). Addresses: servers, then agents, then GitLab."""
+    labctl.registry.plan_lab) for a host of `platform`, which decides `controller: auto`.
+    Addresses: servers, then agents, then GitLab."""
     net = ipaddress.IPv4Network(lab.network.cidr)
     if lab.machines:  # the network the user's machines share: the smallest that holds them
         net = _spanning([ipaddress.IPv4Address(m.k3s_ip) for m in lab.machines if m.k3s_ip])
@@ -259,6 +288,7 @@ def make_plan(lab: Lab, provider: Provider) -> Plan:
                 ip = str(net.network_address + FIRST_MACHINE_OFFSET + len(machines))
             machines.append(Machine(name, role, index, ip, cpus, memory, box, lab.box_version))
 
+    controller, _ = resolve_controller(lab.controller, platform)
     return Plan(
         lab=lab,
         provider=provider,
@@ -271,6 +301,7 @@ def make_plan(lab: Lab, provider: Provider) -> Plan:
         ),
         machines=tuple(machines),
         datastore="sqlite" if lab.servers.count == 1 else "etcd",
-        phases=_phases(lab, provider),
+        phases=_phases(lab, provider, controller),
         checks=_checks(lab),
+        controller=controller,
     )

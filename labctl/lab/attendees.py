@@ -24,21 +24,11 @@ if TYPE_CHECKING:
     from labctl.plan import Phase, Plan
 
 
-def _authorize_command(public: str, comment: str) -> str:
-    """Append the attendee's key to the login user's authorized_keys once (idempotent)."""
-    import shlex  # noqa: PLC0415
-
-    line = shlex.quote(f"{public} {comment}")
-    return (
-        "umask 077 && mkdir -p ~/.ssh && touch ~/.ssh/authorized_keys && "
-        f"{{ grep -qxF {line} ~/.ssh/authorized_keys || echo {line} >> ~/.ssh/authorized_keys; }}"
-    )
-
-
 def open_access(rt: Runtime, phase: Phase) -> None:
     """The phase: key pair, machines, gateway, then access.json (last: it says all is in place)."""
     from labctl.errors import ProvisionError  # noqa: PLC0415
     from labctl.lab.gateway import attendee_key, gateway_host_keys, open_gateway  # noqa: PLC0415
+    from labctl.lab.keys import authorize_command  # noqa: PLC0415
     from labctl.lab.labdir import write_atomic  # noqa: PLC0415
     from labctl.lab.targets import load_targets  # noqa: PLC0415
     from labctl.tools.hostkeys import pinned_keys  # noqa: PLC0415
@@ -53,7 +43,7 @@ def open_access(rt: Runtime, phase: Phase) -> None:
     known: list[str] = []
     with SshPool(rt.known_hosts) as pool:
         for machine in plan.machines:
-            result = pool.run(targets[machine.name], _authorize_command(public, comment))
+            result = pool.run(targets[machine.name], authorize_command(public, comment))
             if not result.ok:
                 raise ProvisionError(
                     f"{machine.name}: cannot add the attendee key to authorized_keys "

@@ -31,50 +31,18 @@ if TYPE_CHECKING:
 
 def attendee_key(lab_dir: Path) -> tuple[str, str]:
     """(private key in OpenSSH format, public key line): made once per lab, 0600, in its secrets."""
-    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
-        Ed25519PrivateKey,
-    )
-
     from labctl.lab.access import KEY_FILE  # noqa: PLC0415
-    from labctl.lab.labdir import write_atomic  # noqa: PLC0415
+    from labctl.lab.keys import keypair  # noqa: PLC0415
 
-    path = lab_dir / KEY_FILE
-    if not path.exists():
-        key = Ed25519PrivateKey.generate()
-        private = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.OpenSSH,
-            serialization.NoEncryption(),
-        ).decode()
-        public = (
-            key.public_key()
-            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-            .decode()
-        )
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        write_atomic(path.with_suffix(".pub"), public + "\n", mode=0o644)
-        write_atomic(path, private, mode=0o600)
-    private = path.read_text(encoding="ascii")
-    loaded = serialization.load_ssh_private_key(private.encode(), password=None)
-    public = (
-        loaded.public_key()
-        .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        .decode()
-    )
-    return private, public
+    return keypair(lab_dir / KEY_FILE)
 
 
 def forget_attendee_key(lab_dir: Path) -> bool:
     """Keys die with the lab: remove the pair from its secrets."""
     from labctl.lab.access import KEY_FILE  # noqa: PLC0415
+    from labctl.lab.keys import forget_keypair  # noqa: PLC0415
 
-    found = False
-    for path in (lab_dir / KEY_FILE, (lab_dir / KEY_FILE).with_suffix(".pub")):
-        if path.exists():
-            path.unlink()
-            found = True
-    return found
+    return forget_keypair(lab_dir / KEY_FILE)
 
 
 class Host:

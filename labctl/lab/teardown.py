@@ -30,11 +30,13 @@ def destroy_lab(
     a long step (the tasks of an uninstall)."""
     from labctl.lab.attendees import close_access  # noqa: PLC0415
     from labctl.lab.factcache import drop_cached_facts  # noqa: PLC0415
+    from labctl.lab.incontroller import remove_controller  # noqa: PLC0415
     from labctl.lab.kubeconfig import remove_from_user_config  # noqa: PLC0415
     from labctl.lab.snapshot import forget_snapshots  # noqa: PLC0415
     from labctl.lab.workflow import forget_phases  # noqa: PLC0415
 
     yield from plan.provider.remove_machines(plan, lab_dir, on_step)
+    yield from remove_controller(plan, lab_dir)
     yield from forget_snapshots(plan, lab_dir)
     yield from plan.provider.after_destroy(plan)
     yield from close_access(plan, lab_dir)

@@ -174,16 +174,26 @@ def _wait_ssh(rt: Runtime, phase: Phase) -> None:
 
 
 def _ansible(rt: Runtime, phase: Phase) -> None:
-    from labctl.tools.ansible import run_playbook  # noqa: PLC0415
+    ident = f"{rt.stamp}-{phase.name}"
 
-    result = run_playbook(
-        rt.lab_dir,
-        tags=phase.tags,
-        ident=f"{rt.stamp}-{phase.name}",
-        verbosity=rt.verbosity,
-        on_task=lambda task: rt.progress.step(phase, task),
-        extravars={"labctl_offline_dir": str(rt.offline_dir)} if rt.offline_dir else None,
-    )
+    def on_task(task: str) -> None:
+        rt.progress.step(phase, task)
+
+    if rt.plan.controller == "lab":  # Ansible runs on the lab's first server
+        from labctl.lab.incontroller import run_in_lab  # noqa: PLC0415
+
+        result = run_in_lab(rt, tags=phase.tags, ident=ident, on_task=on_task)
+    else:
+        from labctl.tools.ansible import run_playbook  # noqa: PLC0415
+
+        result = run_playbook(
+            rt.lab_dir,
+            tags=phase.tags,
+            ident=ident,
+            verbosity=rt.verbosity,
+            on_task=on_task,
+            extravars={"labctl_offline_dir": str(rt.offline_dir)} if rt.offline_dir else None,
+        )
     if result.canceled:
         raise KeyboardInterrupt  # the user's Ctrl-C, which ansible-runner turned into a status
     if not result.ok:
@@ -193,6 +203,12 @@ def _ansible(rt: Runtime, phase: Phase) -> None:
             details=[str(f) for f in result.failures],
         )
     rt.notes[phase.name] = f"{result.changed_total} changed"
+
+
+def _controller(rt: Runtime, phase: Phase) -> None:
+    from labctl.lab.incontroller import setup_controller  # noqa: PLC0415
+
+    setup_controller(rt, phase)
 
 
 def check_lab(
@@ -253,6 +269,7 @@ HANDLERS: dict[str, Handler] = {
     "render": _render,
     "boot": _boot,
     "wait-ssh": _wait_ssh,
+    "controller": _controller,
     "prepare": _ansible,
     "k3s-servers": _ansible,
     "k3s-agents": _ansible,

@@ -455,6 +455,11 @@ class Lab(_Model):
         default=None,
         description="Attendees reach this lab from their own laptops through this host's sshd",
     )
+    controller: Literal["auto", "host", "lab"] = Field(
+        default="auto",
+        description="Where Ansible runs: on this host, or inside the lab on the first server "
+        "(what Windows needs: Ansible does not run there); auto: lab on Windows, else host",
+    )
 
     _count_roles = model_validator(mode="before")(count_roles)
 

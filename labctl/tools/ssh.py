@@ -17,7 +17,7 @@ import select
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from labctl.errors import (
     CommandTimeoutError,
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     import paramiko
 
 _READ_CHUNK = 65536
+_STDERR_KEPT = 8192  # of a streamed command's stderr, for its error message
 # How long one wait for output lasts; bounds the latency a command's end can go unnoticed.
 _POLL_SECONDS = 0.02
 
@@ -148,10 +149,16 @@ class SshPool:
             self._failed.clear()
 
     def run(
-        self, target: SshTarget, command: str, timeout: float = 60.0, *, stdin: str | None = None
+        self,
+        target: SshTarget,
+        command: str,
+        timeout: float = 60.0,
+        *,
+        stdin: str | bytes | BinaryIO | None = None,
     ) -> CommandResult:
-        """Run `command` through the machine's login shell; `stdin` (e.g. a password) is sent to
-        it and never appears on a command line. Raises CommandTimeoutError after `timeout` s."""
+        """Run `command` through the machine's login shell; `stdin` (e.g. a password, or a tar
+        stream read from a file) is sent to it and never appears on a command line. Raises
+        CommandTimeoutError after `timeout` s."""
         conn = self._connection(target)
         try:
             result = _exec(
@@ -176,6 +183,67 @@ class SshPool:
             )
         conn.commands += 1
         return result
+
+    def stream(
+        self,
+        target: SshTarget,
+        command: str,
+        on_line: Callable[[str], None],
+        *,
+        on_interrupt: bytes = b"",
+        grace: float = 20.0,
+    ) -> CommandResult:
+        """Run a long `command`, handing each line of its stdout to `on_line` as it comes (its
+        stdout in the result stays empty; the last of its stderr is kept). Its stdin stays open
+        while it runs: a Ctrl-C here sends `on_interrupt` to it and waits up to `grace` s for it
+        to end, then closes the channel (its stdin ends) and raises the KeyboardInterrupt."""
+        conn = self._connection(target)
+        transport = conn.client.get_transport()
+        if transport is None or not transport.is_active():
+            self._drop(target)
+            conn = self._connection(target)
+            transport = conn.client.get_transport()
+        if transport is None:
+            raise SshUnreachableError(f"{target.name}: no SSH connection", hint="try again")
+        start = time.monotonic()
+        channel = transport.open_session(timeout=self.connect_timeout)
+        conn.commands += 1
+        pending, err = bytearray(), bytearray()
+
+        def pump() -> bool:
+            got = _drain(channel, pending, err)
+            *lines, rest = pending.split(b"\n")
+            pending[:] = rest
+            for line in lines:
+                on_line(line.decode(errors="replace"))
+            del err[:-_STDERR_KEPT]
+            return got
+
+        def finished() -> bool:
+            return bool(channel.exit_status_ready() and (channel.eof_received or channel.closed))
+
+        with channel:
+            channel.exec_command(command)
+            try:
+                while not (finished() and not pump()):
+                    if not transport.is_active():
+                        raise SshUnreachableError(
+                            f"{target.name}: the connection was lost while `{_short(command)}` ran",
+                            hint="the machine may have rebooted; `labctl status` shows it",
+                        )
+                    select.select([channel], [], [], _POLL_SECONDS * 10)
+                    pump()
+            except KeyboardInterrupt:
+                if on_interrupt and not channel.closed:
+                    channel.sendall(on_interrupt)
+                    deadline = time.monotonic() + grace
+                    while not finished() and time.monotonic() < deadline:
+                        select.select([channel], [], [], _POLL_SECONDS * 10)
+                        pump()
+                    pump()
+                raise
+            status = channel.recv_exit_status()
+        return CommandResult(status, "", err.decode(errors="replace"), time.monotonic() - start)
 
     def commands_run(self, target: SshTarget) -> int:
         """How many commands went over the machine's current connection (for measurements)."""
@@ -387,7 +455,7 @@ def _exec(
     command: str,
     timeout: float,
     *,
-    stdin: str | None,
+    stdin: str | bytes | BinaryIO | None,
     open_timeout: float,
 ) -> CommandResult:
     import paramiko  # noqa: PLC0415 - see SshPool._connect_with_retries
@@ -403,8 +471,13 @@ def _exec(
     out, err = bytearray(), bytearray()
     with channel:
         channel.exec_command(command)
-        if stdin is not None:
+        if isinstance(stdin, str):
             channel.sendall(stdin.encode())
+        elif isinstance(stdin, bytes):
+            channel.sendall(stdin)
+        elif stdin is not None:
+            while chunk := stdin.read(_READ_CHUNK):
+                channel.sendall(chunk)
         channel.shutdown_write()
         deadline = start + timeout
         while True:
