@@ -16,6 +16,8 @@ from labctl.cli.common import Format, FormatOption, SpecArg, load_spec
 from labctl.cli.output import OUT
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from labctl.plan import Plan
     from labctl.workshop.bundle import Manifest, Problem
 
@@ -103,6 +105,36 @@ def _plan(file: Path | None) -> Plan:
     return plan_lab(load_spec(file, warn=False).lab)
 
 
+ControllerPythonOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--controller-python",
+        help="X.Y: also the wheels of the in-lab Ansible controller (controller: lab, as on "
+        "Windows) for machines whose python3 is X.Y, into DIR/controller/ (repeatable).",
+        metavar="X.Y",
+        show_default=False,
+    ),
+]
+
+
+def _controller_wheels(
+    directory: Path, versions: list[str], arch: str | None, on_line: Callable[[str], None]
+) -> None:
+    """The controller venv's wheels for each Python, as `up --offline` in lab mode reads them."""
+    import re  # noqa: PLC0415
+
+    from labctl.errors import UsageError  # noqa: PLC0415
+    from labctl.lab.incontroller import bundle_wheels  # noqa: PLC0415
+
+    for version in versions:
+        if not re.fullmatch(r"3\.\d{1,2}", version):
+            raise UsageError(f"--controller-python {version!r} is not a Python version",
+                             "give it as X.Y, e.g. --controller-python 3.12")  # fmt: skip
+    for version in versions:
+        tag, count = bundle_wheels(directory, (3, int(version.split(".")[1])), arch)
+        on_line(f"controller wheels for {tag}: {count} files")
+
+
 @app.command("fetch")
 def fetch(
     directory: DirOption,
@@ -110,6 +142,7 @@ def fetch(
     base_url: BaseUrlOption = None,
     image_tool: ImageToolOption = ImageTool.AUTO,
     arch: ArchOption = None,
+    controller_python: ControllerPythonOption = None,
     output: FormatOption = Format.TEXT,
 ) -> None:
     """Download the box, K3s, Argo CD and GitLab files this lab needs, with manifest.json.
@@ -124,6 +157,13 @@ def fetch(
     if output is Format.TEXT:
         OUT.line(f"Fetching the offline bundle of lab {plan.name} into {directory}/")
     quiet = output is Format.JSON  # stdout carries the manifest alone
+    if controller_python:  # first: PyPI, where the files of the others may be cut off
+
+        def say(text: str) -> None:
+            if not quiet:
+                OUT.line(f"  {text}")
+
+        _controller_wheels(directory, controller_python, arch.value if arch else None, say)
     manifest = bundle.fetch(
         plan,
         directory,

@@ -69,6 +69,7 @@ FINDING_IDS: tuple[str, ...] = (
     "network",
     "arch",
     "box",
+    "controller",
 )
 
 
@@ -88,8 +89,30 @@ def judge(plan: Plan, facts: HostFacts) -> list[Finding]:
         _network,
         _arch,
         _box,
+        _controller,
     ]
     return [finding for rule in rules if (finding := rule(plan, facts)) is not None]
+
+
+def _controller(plan: Plan, facts: HostFacts) -> Finding:
+    """Where Ansible will run (lab.yaml's `controller:`), and why."""
+    import sys  # noqa: PLC0415
+
+    from labctl.plan import NO_ANSIBLE_PLATFORMS, resolve_controller  # noqa: PLC0415
+
+    where, why = resolve_controller(plan.lab.controller, sys.platform)
+    if where == "host" and sys.platform in NO_ANSIBLE_PLATFORMS:
+        return Finding(
+            "controller",
+            "fail",
+            f"Ansible cannot be the controller on {sys.platform}, and lab.yaml says "
+            "controller: host",
+            "set `controller: lab` (or leave it out: auto), or run labctl under WSL",
+        )
+    if where == "lab":
+        return Finding("controller", "ok",
+                       f"Ansible runs inside the lab, on {plan.primary.name} ({why})")  # fmt: skip
+    return Finding("controller", "ok", f"Ansible runs on this host ({why})")
 
 
 def _vagrant(plan: Plan, facts: HostFacts) -> Finding:

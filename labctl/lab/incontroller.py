@@ -127,11 +127,31 @@ def _wheels(rt: Runtime, python: GuestPython, requirements: Sequence[str]) -> Pa
             raise ControllerError(
                 f"the offline directory has no controller wheels for {python.tag} "
                 f"({folder} is missing or made for other versions)",
-                f"make the bundle with `labctl bundle fetch --controller-python {python.tag}`",
+                "add them: `labctl bundle fetch --dir DIR --controller-python "
+                f"{python.version[0]}.{python.version[1]}`",
             )
         return folder
     return wheels.download(wheels.cache_root() / python.tag, requirements,
                            python=python.version, platforms=pip_platforms(python))  # fmt: skip
+
+
+def bundle_wheels(directory: Path, version: tuple[int, int], arch: str | None) -> tuple[str, int]:
+    """An offline bundle's controller wheels for machines with Python `version` and K3s arch
+    `arch` (amd64, arm64; None: this host's): (wheel set name, number of wheels)."""
+    import platform  # noqa: PLC0415
+
+    from labctl.tools import wheels  # noqa: PLC0415
+
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(arch or "")
+    if machine is None:
+        host = platform.machine().lower()
+        machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(host, host)
+    # Wheels for glibc 2.31 (Ubuntu 20.04) or older install on every newer machine.
+    python = GuestPython(version, machine, (2, 31), "")
+    folder = directory / "controller" / python.tag
+    wheels.download(folder, controller_requirements(), python=python.version,
+                    platforms=pip_platforms(python))  # fmt: skip
+    return python.tag, len(list(folder.glob("*.whl")))
 
 
 def setup_controller(rt: Runtime, phase: Phase) -> None:
@@ -194,7 +214,7 @@ def _layout(lab_dir: Path) -> tuple[str, Layout] | None:
         return None
 
 
-def _project(rt: Runtime, layout: Layout) -> dict[str, tuple[bytes, int]]:
+def _project(plan: Plan, lab_dir: Path, layout: Layout) -> dict[str, tuple[bytes, int]]:
     """The files a phase needs on the controller, by path under its root."""
     from labctl import resources  # noqa: PLC0415
     from labctl.lab.targets import load_targets  # noqa: PLC0415
@@ -202,7 +222,6 @@ def _project(rt: Runtime, layout: Layout) -> dict[str, tuple[bytes, int]]:
     from labctl.tools import ansible_remote  # noqa: PLC0415
     from labctl.tools.hostkeys import pinned_keys  # noqa: PLC0415
 
-    plan, lab_dir = rt.plan, rt.lab_dir
     users = {name: target.user for name, target in load_targets(lab_dir).items()}
     rendered = render(plan, LabPaths(layout.project))
     pinned = [(machine.name, key.get_name(), key.get_base64())
@@ -290,11 +309,14 @@ def _bring_back(pool: SshPool, target: SshTarget, layout: Layout, lab_dir: Path,
 
 
 def run_in_lab(
-    rt: Runtime,
+    plan: Plan,
+    lab_dir: Path,
     *,
     tags: Sequence[str],
     ident: str,
-    on_task: Callable[[str], None],
+    on_task: Callable[[str], None] | None = None,
+    offline: Path | None = None,
+    verbosity: int = 0,
     playbook: str = "site.yml",
     limit: str | None = None,
 ) -> PlaybookResult:
@@ -303,12 +325,12 @@ def run_in_lab(
     from labctl.tools.ansible import HostFailure, PlaybookResult, failure_from_event  # noqa: PLC0415
     from labctl.tools.ssh import SshPool  # noqa: PLC0415
 
-    found = _layout(rt.lab_dir)
+    found = _layout(lab_dir)
     if found is None:
         raise ControllerError("the lab has no controller yet (controller.json is missing)",
                               "run `labctl up --from controller`")  # fmt: skip
     machine, layout = found
-    target = load_targets(rt.lab_dir)[machine]
+    target = load_targets(lab_dir)[machine]
     failures: list[HostFailure] = []
     outcome: dict[str, Any] = {}
 
@@ -323,34 +345,34 @@ def run_in_lab(
         failure = failure_from_event(event)
         if failure:
             failures.append(failure)
-        if event.get("event") == "playbook_on_task_start":
+        if on_task and event.get("event") == "playbook_on_task_start":
             on_task(str(event.get("event_data", {}).get("task", "")))
 
-    extravars = {"labctl_offline_dir": str(layout.offline)} if rt.offline_dir else {}
+    extravars = {"labctl_offline_dir": str(layout.offline)} if offline else {}
     arguments = run_arguments(layout, ident=ident, tags=tags, playbook=playbook,
-                              verbosity=rt.verbosity, limit=limit, extravars=extravars)  # fmt: skip
+                              verbosity=verbosity, limit=limit, extravars=extravars)  # fmt: skip
     started = time.monotonic()
-    with SshPool(rt.known_hosts) as pool:
+    with SshPool(lab_dir / "known_hosts") as pool:
         root = shlex.quote(str(layout.root))
         result = pool.run(target, f"rm -rf {root}/playbooks && mkdir -p {root} && "
                           f"tar --no-same-owner -xzf - -C {root}", timeout=120,
-                          stdin=_tar(_project(rt, layout)))  # fmt: skip
+                          stdin=_tar(_project(plan, lab_dir, layout)))  # fmt: skip
         if not result.ok:
             raise ControllerError(
                 f"{machine}: copying the project failed: {result.stderr.strip()[:300]}",
                 "`labctl up --from controller` makes the controller again",
             )
-        if rt.offline_dir is not None and _push_offline(pool, target, rt.offline_dir, layout):
-            on_task(f"copied {rt.offline_dir.name} to {machine}")
+        if offline is not None and _push_offline(pool, target, offline, layout) and on_task:
+            on_task(f"copied {offline.name} to {machine}")
         try:
             ran = pool.stream(target, run_command(layout, arguments), on_line,
                               on_interrupt=b"cancel\n")  # fmt: skip
         except KeyboardInterrupt:
             try:
-                _bring_back(pool, target, layout, rt.lab_dir, ident)
+                _bring_back(pool, target, layout, lab_dir, ident)
             finally:
                 raise
-        _bring_back(pool, target, layout, rt.lab_dir, ident)
+        _bring_back(pool, target, layout, lab_dir, ident)
     if not outcome:
         said = (ran.stderr.strip().splitlines() or ["no output"])[-1]
         raise ProvisionError(
@@ -361,7 +383,7 @@ def run_in_lab(
     return PlaybookResult(
         status=str(outcome.get("status")),
         rc=int(outcome.get("rc", -1)),
-        artifacts=rt.lab_dir / "runs" / ident,
+        artifacts=lab_dir / "runs" / ident,
         elapsed=time.monotonic() - started,
         changed={str(k): int(v) for k, v in (outcome.get("changed") or {}).items()},
         failures=tuple(failures),
@@ -390,3 +412,26 @@ def remove_controller(plan: Plan, lab_dir: Path) -> Iterator[str]:
         yield "removed the controller key pair"
     if (lab_dir / RECORD).exists():
         (lab_dir / RECORD).unlink()
+
+
+def run_lab_playbook(
+    plan: Plan,
+    lab_dir: Path,
+    *,
+    tags: Sequence[str],
+    ident: str,
+    on_task: Callable[[str], None] | None = None,
+    offline: Path | None = None,
+    verbosity: int = 0,
+    playbook: str = "site.yml",
+) -> PlaybookResult:
+    """A playbook across the lab, wherever its plan says Ansible runs: the one way phases, the
+    nightly's idempotence re-run and the ssh provider's uninstall run one."""
+    if plan.controller == "lab":
+        return run_in_lab(plan, lab_dir, tags=tags, ident=ident, on_task=on_task,
+                          offline=offline, verbosity=verbosity, playbook=playbook)  # fmt: skip
+    from labctl.tools.ansible import run_playbook  # noqa: PLC0415
+
+    return run_playbook(lab_dir, tags=tags, ident=ident, verbosity=verbosity, on_task=on_task,
+                        extravars={"labctl_offline_dir": str(offline)} if offline else None,
+                        playbook=playbook)  # fmt: skip

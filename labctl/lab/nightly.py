@@ -166,13 +166,10 @@ def _failed_step(name: str, exc: BaseException, elapsed: float) -> StepResult:
 
 def idempotence_step(lab_dir: Path, plan: Plan, stamp: str, offline: Path | None) -> str:
     """Replay every Ansible phase; anything changed the second time fails the step."""
-    from labctl.tools.ansible import run_playbook  # noqa: PLC0415
+    from labctl.lab.incontroller import run_lab_playbook  # noqa: PLC0415
 
-    result = run_playbook(
-        lab_dir,
-        tags=ansible_tags(plan),
-        ident=f"{stamp}-idempotence",
-        extravars={"labctl_offline_dir": str(offline)} if offline else None,
+    result = run_lab_playbook(
+        plan, lab_dir, tags=ansible_tags(plan), ident=f"{stamp}-idempotence", offline=offline
     )
     if result.canceled:
         raise KeyboardInterrupt

@@ -179,21 +179,17 @@ def _ansible(rt: Runtime, phase: Phase) -> None:
     def on_task(task: str) -> None:
         rt.progress.step(phase, task)
 
-    if rt.plan.controller == "lab":  # Ansible runs on the lab's first server
-        from labctl.lab.incontroller import run_in_lab  # noqa: PLC0415
+    from labctl.lab.incontroller import run_lab_playbook  # noqa: PLC0415
 
-        result = run_in_lab(rt, tags=phase.tags, ident=ident, on_task=on_task)
-    else:
-        from labctl.tools.ansible import run_playbook  # noqa: PLC0415
-
-        result = run_playbook(
-            rt.lab_dir,
-            tags=phase.tags,
-            ident=ident,
-            verbosity=rt.verbosity,
-            on_task=on_task,
-            extravars={"labctl_offline_dir": str(rt.offline_dir)} if rt.offline_dir else None,
-        )
+    result = run_lab_playbook(
+        rt.plan,
+        rt.lab_dir,
+        tags=phase.tags,
+        ident=ident,
+        on_task=on_task,
+        offline=rt.offline_dir,
+        verbosity=rt.verbosity,
+    )
     if result.canceled:
         raise KeyboardInterrupt  # the user's Ctrl-C, which ansible-runner turned into a status
     if not result.ok:

@@ -18,8 +18,8 @@ TESTBED_GROUPS = {
         "test_uninstall_role",
     ),
     "testbed-labs": (
-        "test_doctor", "test_fleet_lxc", "test_labctl_test_lxc", "test_lessons_lxc",
-        "test_lifecycle_lxc", "test_snapshot_lxc",
+        "test_controller_lab_lxc", "test_doctor", "test_fleet_lxc", "test_labctl_test_lxc",
+        "test_lessons_lxc", "test_lifecycle_lxc", "test_snapshot_lxc",
     ),
 }  # fmt: skip
 _GROUP_OF_FILE = {

@@ -269,7 +269,7 @@ def test_version_parsing() -> None:
 def test_each_provider_gets_its_own_findings_in_a_stable_order(
     provider: str, expected: list[str]
 ) -> None:
-    common = ["cpu-virt", "memory", "disk", "network", "arch", "box"]
+    common = ["cpu-virt", "memory", "disk", "network", "arch", "box", "controller"]
     if provider == "libvirt":  # which libvirt networks hold addresses (issue 17 item 4)
         common.insert(1, "libvirt-network")
     assert ids(plan_of(provider), GOOD) == expected + common

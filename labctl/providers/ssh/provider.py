@@ -99,9 +99,9 @@ class Ssh(Provider):
         import time  # noqa: PLC0415
 
         from labctl.errors import ProvisionError  # noqa: PLC0415
+        from labctl.lab.incontroller import run_lab_playbook  # noqa: PLC0415
         from labctl.lab.labdir import lab_paths, write_atomic  # noqa: PLC0415
         from labctl.render import ssh_inventory  # noqa: PLC0415
-        from labctl.tools.ansible import run_playbook  # noqa: PLC0415
 
         names = ", ".join(m.name for m in plan.machines)
         if not (lab_dir / "ansible.cfg").exists():
@@ -110,7 +110,8 @@ class Ssh(Provider):
         known = lab_paths(lab_dir).lab_dir / "known_hosts"
         inventory = ssh_inventory(self.ssh_targets(plan), known, pinned_first=True)
         write_atomic(lab_dir / "inventory" / "ssh.yml", inventory)
-        result = run_playbook(
+        result = run_lab_playbook(
+            plan,
             lab_dir,
             playbook="uninstall.yml",
             tags=(),
