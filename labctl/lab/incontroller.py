@@ -403,7 +403,10 @@ def remove_controller(plan: Plan, lab_dir: Path) -> Iterator[str]:
         targets = load_targets(lab_dir)
         comment = key_comment(plan.name, lab_dir)
         with SshPool(lab_dir / "known_hosts") as pool:
-            pool.run(targets[machine], f"rm -rf {shlex.quote(str(layout.root))}")
+            # The folder of all labs' controllers goes too once this was the last one in it.
+            parent = shlex.quote(str(layout.root.parent))
+            pool.run(targets[machine], f"rm -rf {shlex.quote(str(layout.root))} && "
+                     f"{{ rmdir {parent} 2>/dev/null || true; }}")  # fmt: skip
             yield f"{machine}: removed {layout.root}"
             for name in sorted(targets):
                 pool.run(targets[name], deauthorize_command(comment))

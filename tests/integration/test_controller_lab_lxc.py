@@ -33,12 +33,13 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.integration, pytest.mark.root]
 
 LAB = "ctlab"
+CIDR = "192.168.62.0/24"
 SPEC = f"""\
 name: {LAB}
 provider: lxc
 box: labctl/debian-bookworm
 controller: lab
-network: {{cidr: 192.168.62.0/24}}
+network: {{cidr: {CIDR}}}
 servers: {{count: 1, cpus: 1, memory: 1024}}
 agents: {{count: 2, cpus: 1, memory: 768}}
 """
@@ -91,7 +92,14 @@ def test_up_to_kubeconfig_with_the_controller_in_the_lab(lab) -> None:  # type: 
     doctor = run(workdir, "doctor", check=False)
     assert "controller" in doctor.stdout, doctor.stdout
 
-    first = run(workdir, "up", "--offline", str(offline), "--until", "kubeconfig", "-o", "json")
+    import labctl_testbed as tb  # on sys.path through tests/integration/conftest.py
+
+    # As at a venue without internet: the controller's venv comes from the bundle's wheels alone.
+    with tb.cut_off(CIDR):
+        first = run(workdir, "up", "--offline", str(offline), "--until", "kubeconfig", "-o", "json")
+        pypi = on(SERVER, "python3 -c 'import urllib.request as u; "
+                  "u.urlopen(\"https://pypi.org/simple/\", timeout=5)'")  # fmt: skip
+        assert pypi.returncode != 0, "the machines must be cut off from PyPI"
     phases = phase_events(first.stdout)
     done = [e["phase"] for e in phases if e["status"] == "done"]
     assert done == ["preflight", "render", "boot", "wait-ssh", "controller", "prepare",
@@ -144,14 +152,15 @@ def test_a_role_failure_names_host_and_task_and_ctrl_c_exits_130(lab) -> None:  
     )  # fmt: skip
     assert proc.stdout is not None
     for line in proc.stdout:
-        if line.strip().startswith("prepare: Gathering Facts"):
+        if line.strip().startswith("prepare: "):  # its first task has started (facts cached)
             break
     time.sleep(3)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted during prepare" in err
-    left = on(SERVER, "pgrep -f 'ansible-playbook|run-phase.py'").stdout.strip()
+    # (The brackets keep pgrep from finding the shell that runs it.)
+    left = on(SERVER, "pgrep -af '[a]nsible-playbook|[r]un-phase.py'").stdout.strip()
     assert left == "", f"the controller still runs: {left}"
     resumed = run(workdir, "up", "--offline", str(offline), "--until", "kubeconfig")
     assert "prepare: done in" in resumed.stdout

@@ -187,3 +187,51 @@ def test_up_check_up_again_destroy_leaves_each_host_as_it_was(
     second = labctl(workdir, "destroy", "--yes")
     assert "nothing of labctl's was left on own-server, own-agent" in second.stdout
     assert known.exists(), "the machines' pinned keys outlive an uninstall"
+
+
+def test_with_the_controller_in_the_lab_destroy_takes_it_away_too(
+    own_hosts: list[object], tmp_path: Path
+) -> None:
+    """`controller: lab` (issue 20) on machines that outlive the lab: Ansible runs on own-server,
+    the uninstall too, and destroy then removes the controller's directory and key lines, so
+    each host is again as it was (the same listing as above, plus the authorized_keys)."""
+    from labctl.lab.controller import GuestPython, pip_platforms
+    from labctl.lab.incontroller import controller_requirements
+    from labctl.tools import wheels
+
+    workdir = tmp_path / "lab"
+    workdir.mkdir()
+    write_spec(workdir, own_hosts)
+    with (workdir / "lab.yaml").open("a") as spec:
+        spec.write("controller: lab\n")
+    offline = make_offline_dir(tmp_path / "offline")
+    debian = GuestPython((3, 11), "x86_64", (2, 36), "/home/vagrant")  # the hosts' python3
+    wheels.download(offline / "controller" / debian.tag, controller_requirements(),
+                    python=debian.version, platforms=pip_platforms(debian))  # fmt: skip
+    keys = "cat /home/vagrant/.ssh/authorized_keys"
+    before = [(host_state(host), ssh_root(host, keys)) for host in own_hosts]
+
+    up = labctl(workdir, "up", "--offline", str(offline), "--until", "prepare",
+                "--accept-new-host-keys", "-o", "json")  # fmt: skip
+    assert notes(up.stdout)["controller"][0] == "done", up.stdout
+    assert notes(up.stdout)["prepare"][0] == "done", up.stdout
+    root = f"/home/vagrant/.labctl-controller/{LAB}"
+    assert ssh_root(own_hosts[0], f"test -x {root}/venv/bin/ansible-playbook && echo yes") == "yes"
+    for host in own_hosts:
+        assert "labctl-controller:" in ssh_root(host, keys)
+
+    destroyed = labctl(workdir, "destroy", "--yes")
+    assert f"own-server: removed {root}" in destroyed.stdout, destroyed.stdout
+    assert "removed the controller key from 2 machines" in destroyed.stdout
+    for host, (was, was_keys) in zip(own_hosts, before, strict=True):
+        now = host_state(host)
+        assert now == was, f"{host.name} changed:\n{difference(was, now)}"  # type: ignore[attr-defined]
+        assert ssh_root(host, keys) == was_keys
+
+
+def ssh_root(host: object, command: str) -> str:
+    """`command`'s output, run by root's login shell on `host` (ssh passes it as one string)."""
+    argv = host.ssh_argv(command, user="root")  # type: ignore[attr-defined]
+    return subprocess.run(
+        argv, capture_output=True, text=True, check=False, timeout=60
+    ).stdout.strip()
