@@ -318,7 +318,6 @@ def run_in_lab(
     offline: Path | None = None,
     verbosity: int = 0,
     playbook: str = "site.yml",
-    limit: str | None = None,
 ) -> PlaybookResult:
     """One Ansible run on the controller, as labctl.tools.ansible.run_playbook does it here."""
     from labctl.lab.targets import load_targets  # noqa: PLC0415
@@ -350,7 +349,7 @@ def run_in_lab(
 
     extravars = {"labctl_offline_dir": str(layout.offline)} if offline else {}
     arguments = run_arguments(layout, ident=ident, tags=tags, playbook=playbook,
-                              verbosity=verbosity, limit=limit, extravars=extravars)  # fmt: skip
+                              verbosity=verbosity, limit=None, extravars=extravars)  # fmt: skip
     started = time.monotonic()
     with SshPool(lab_dir / "known_hosts") as pool:
         root = shlex.quote(str(layout.root))
