@@ -8,6 +8,11 @@ known_hosts file; a later mismatch is an error. ~/.ssh/known_hosts is never read
 
 Importing this module is cheap: paramiko is imported on the first connection, so `labctl --help`
 and the pure check judges never pay for it.
+
+One file on purpose, a little over 500 lines: the pool, its connections (a jump host's shared
+channel among them) and the two ways a command runs over one (`run`, and `stream` for the
+in-lab controller's long runs) share one connection table, its lock and its reconnect rule;
+split, each half would reach into the other's private state.
 """
 
 from __future__ import annotations
