@@ -29,15 +29,25 @@ def reset(
     skip: Annotated[
         list[str] | None, typer.Option("--skip", help="Skip this check (repeatable).")
     ] = None,
+    settle: Annotated[
+        float,
+        typer.Option(
+            "--settle",
+            min=0,
+            max=3600,
+            help="Seconds a failing check is retried while K3s starts after the restore.",
+        ),
+    ] = 180.0,
     output: FormatOption = Format.TEXT,
 ) -> None:
     """Restore the baseline snapshot, then run the smoke checks.
 
-    Exit code 6 when a check fails after the restore; `labctl up` saves baseline.
+    Exit code 6 when a check fails after the restore; `labctl up` saves baseline. A check that
+    fails right after the restore is tried again every 5 s for up to --settle seconds, since K3s
+    cold-starts with the machines.
     """
     import time  # noqa: PLC0415 - lazy: keeps --help fast
 
-    from labctl.checks.runner import AFTER_RESTORE_SETTLE_S  # noqa: PLC0415
     from labctl.cli.snapshot import restore_lab  # noqa: PLC0415
     from labctl.lab.lock import lab_lock  # noqa: PLC0415
     from labctl.lab.snapshot import validate_name  # noqa: PLC0415
@@ -53,9 +63,7 @@ def reset(
     with lab_lock(resolved.lab_dir, "reset"):  # one hold: nothing may change the lab in between
         restored_in = restore_lab(resolved, snapshot)
         # K3s cold-starts after the restore: nodes, pods and clocks get time to settle.
-        results = check_lab(
-            runtime, phase, only=only or (), skip=skip or (), settle=AFTER_RESTORE_SETTLE_S
-        )
+        results = check_lab(runtime, phase, only=only or (), skip=skip or (), settle=settle)
     code = show_check_results(results, resolved.plan.name, output)
     total = time.monotonic() - started
     verdict = "checks failed" if code else "all checks passed"

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from labctl.checks import Status, run_checks
 from labctl.checks.replay import RecordedOutputReplay, Recording, result
 from labctl.checks.runner import AFTER_RESTORE_SETTLE_S, SETTLE_EVERY_S
+from labctl.cli.app import main
 from tests.unit.test_checks_runner import FakeClocks, plan_of, targets
 
 FIXTURES = Path(__file__).parent / "fixtures" / "checks"
@@ -55,3 +58,31 @@ def test_checks_outside_the_settling_set_run_once() -> None:
     (got,) = _run(_nodes(NOT_READY, READY), fake, AFTER_RESTORE_SETTLE_S, ["node-ips"])
     assert got.status is Status.FAILED
     assert fake.sleeps == []
+
+
+def test_reset_waits_the_runner_s_settle_time_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`labctl reset` passes --settle (default: the runner's three minutes) to the checks."""
+    import inspect
+
+    from labctl.cli import reset as reset_cli
+    from labctl.lab import workflow
+
+    default = inspect.signature(reset_cli.reset).parameters["settle"].default
+    assert default == AFTER_RESTORE_SETTLE_S
+    asked: list[float] = []
+
+    def check_lab(*_args: object, settle: float = 0.0, **_kw: object) -> tuple[()]:
+        asked.append(settle)
+        return ()
+
+    monkeypatch.setattr(workflow, "check_lab", check_lab)
+    monkeypatch.setattr("labctl.cli.snapshot.restore_lab", lambda *_: 0.5)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "lab.yaml").write_text("name: demo\nprovider: lxc\n")
+    for argv, want in ((["reset"], AFTER_RESTORE_SETTLE_S), (["reset", "--settle", "20"], 20.0)):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert not exited.value.code, capsys.readouterr()
+        assert asked.pop() == want
