@@ -152,9 +152,11 @@ def test_reset_restores_baseline_then_runs_the_checks(  # type: ignore[no-untype
     for node in NODES:
         gone = labctl(workdir, "ssh", node, "--", "sudo", "test", "!", "-e", MARK, check=False)
         assert gone.returncode == 0, f"{node}: reset left {MARK}"
-    # Without K3s the nodes cannot be Ready: a failing check makes reset exit 6.
+    # Without K3s the nodes cannot be Ready: a failing check makes reset exit 6, after it was
+    # retried for --settle seconds (the default three minutes would only wait longer here).
     started = time.monotonic()
-    failing = labctl(workdir, "reset", "--only", "nodes-ready", check=False, timeout=600)
+    failing = labctl(workdir, "reset", "--only", "nodes-ready", "--settle", "15", check=False,
+                     timeout=600)  # fmt: skip
     testbed_times["snapshot 04 reset --only nodes-ready, failing"] = round(
         time.monotonic() - started, 1
     )
