@@ -318,6 +318,7 @@ def run_in_lab(
     offline: Path | None = None,
     verbosity: int = 0,
     playbook: str = "site.yml",
+    on_event: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> PlaybookResult:
     """One Ansible run on the controller, as labctl.tools.ansible.run_playbook does it here."""
     from labctl.lab.targets import load_targets  # noqa: PLC0415
@@ -346,6 +347,8 @@ def run_in_lab(
             failures.append(failure)
         if on_task and event.get("event") == "playbook_on_task_start":
             on_task(str(event.get("event_data", {}).get("task", "")))
+        if on_event:
+            on_event(event)
 
     extravars = {"labctl_offline_dir": str(layout.offline)} if offline else {}
     arguments = run_arguments(layout, ident=ident, tags=tags, playbook=playbook,
@@ -426,14 +429,16 @@ def run_lab_playbook(
     offline: Path | None = None,
     verbosity: int = 0,
     playbook: str = "site.yml",
+    on_event: Callable[[Mapping[str, Any]], None] | None = None,
 ) -> PlaybookResult:
     """A playbook across the lab, wherever its plan says Ansible runs: the one way phases, the
     nightly's idempotence re-run and the ssh provider's uninstall run one."""
     if plan.controller == "lab":
         return run_in_lab(plan, lab_dir, tags=tags, ident=ident, on_task=on_task,
-                          offline=offline, verbosity=verbosity, playbook=playbook)  # fmt: skip
+                          offline=offline, verbosity=verbosity, playbook=playbook,
+                          on_event=on_event)  # fmt: skip
     from labctl.tools.ansible import run_playbook  # noqa: PLC0415
 
     return run_playbook(lab_dir, tags=tags, ident=ident, verbosity=verbosity, on_task=on_task,
                         extravars={"labctl_offline_dir": str(offline)} if offline else None,
-                        playbook=playbook)  # fmt: skip
+                        playbook=playbook, on_event=on_event)  # fmt: skip

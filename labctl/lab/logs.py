@@ -217,7 +217,8 @@ class RunSet:
 
 
 def _phase_key(phase: str) -> tuple[int, str]:
-    return (PHASE_ORDER.index(phase) if phase in PHASE_ORDER else len(PHASE_ORDER), phase)
+    first = phase.split("..")[0]  # one run of several phases: `prepare..kubeconfig`
+    return (PHASE_ORDER.index(first) if first in PHASE_ORDER else len(PHASE_ORDER), phase)
 
 
 def latest_run(lab_dir: Path) -> RunSet:

@@ -2,7 +2,9 @@
 
 A phase already done for this spec is skipped, so a re-run resumes at the first phase not done;
 `--from` re-runs from a phase on, `--until` stops after one. A failure or Ctrl-C is recorded
-in state.json before it propagates, and the next `up` picks up there.
+in state.json before it propagates, and the next `up` picks up there. Consecutive Ansible phases
+to run share one ansible-playbook process; its play starts mark where each phase ends
+(labctl.lab.phasebatch), so they are reported, recorded and resumed one by one all the same.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 from labctl import interrupts
@@ -310,22 +313,73 @@ def walk(
     if any(p.name == "boot" for p in phases) and state.done("boot", current):
         state = _forget_boot_if_machines_stopped(rt, state, (running or _running)(rt))
     forced = start is not None  # --from re-runs its slice even where it is done
-    for number, phase in enumerate(phases, start=1):
-        if not forced and state.done(phase.name, current):
+    walker = _Walker(rt, state, current, phases)
+    number = 0
+    while number < len(phases):
+        phase = phases[number]
+        if not forced and walker.state.done(phase.name, current):
             rt.progress.phase_finished(phase, "skipped", 0.0, "already done")
+            number += 1
             continue
-        rt.progress.phase_started(phase, number, len(phases))
-        began, clock = time.time(), time.monotonic()
+        batch = [phase]
+        while (
+            handlers[phase.name] is _ansible
+            and number + len(batch) < len(phases)
+            and handlers[(following := phases[number + len(batch)]).name] is _ansible
+            and (forced or not walker.state.done(following.name, current))
+        ):
+            batch.append(following)
+        walker.start(phase)
+        if len(batch) == 1:
+            walker.run(partial(handlers[phase.name], rt, phase))
+        else:  # one ansible-playbook for them all, as a user would run site.yml
+            from labctl.lab.phasebatch import run_phases  # noqa: PLC0415
+
+            walker.run(partial(run_phases, rt, batch, walker))
+        number += len(batch)
+    return walker.state
+
+
+class _Walker:
+    """The walk's bookkeeping: the running phase, its clock, its record in state.json."""
+
+    def __init__(self, rt: Runtime, state: LabState, spec: str, phases: tuple[Phase, ...]) -> None:
+        self.rt, self.state, self.spec, self.total = rt, state, spec, len(phases)
+        self.numbers = {phase.name: number for number, phase in enumerate(phases, start=1)}
+        self.active = phases[0]  # set by start
+        self.began, self.clock = 0.0, 0.0
+
+    def start(self, phase: Phase) -> None:
+        self.active = phase
+        self.rt.progress.phase_started(phase, self.numbers[phase.name], self.total)
+        self.began, self.clock = time.time(), time.monotonic()
+
+    def done(self) -> None:
+        phase, elapsed = self.active, time.monotonic() - self.clock
+        record = PhaseRecord("done", self.began, elapsed, self.spec)
+        self.state = self.state.with_phase(phase.name, record)
+        save_state(self.rt.lab_dir, self.state)
+        self.rt.progress.phase_finished(phase, "done", elapsed, self.rt.notes.get(phase.name))
+
+    def advance(self, to: Phase) -> None:
+        """One run of several phases moved on: the active one is done, `to` starts."""
+        self.done()
+        self.start(to)
+
+    def run(self, action: Callable[[], None]) -> None:
+        """Run the active phase's work; a failure or Ctrl-C is recorded on whichever phase is
+        active when it comes, then propagates."""
         try:
             with children_stop_on_interrupt():
-                handlers[phase.name](rt, phase)
+                action()
         except KeyboardInterrupt:
             stop_children(grace=5.0)  # what is left, if the handler's own stop did not run
-            elapsed = time.monotonic() - clock
+            phase, elapsed = self.active, time.monotonic() - self.clock
             why = interrupts.reason()
-            record = PhaseRecord("interrupted", began, elapsed, current, f"interrupted by {why}")
-            save_state(rt.lab_dir, _interrupted(state.with_phase(phase.name, record)))
-            rt.progress.phase_finished(phase, "interrupted", elapsed, why)
+            record = PhaseRecord("interrupted", self.began, elapsed, self.spec,
+                                 f"interrupted by {why}")  # fmt: skip
+            save_state(self.rt.lab_dir, _interrupted(self.state.with_phase(phase.name, record)))
+            self.rt.progress.phase_finished(phase, "interrupted", elapsed, why)
             raise InterruptedByUserError(
                 f"interrupted during {phase.name} by {why}; the lab's state is saved",
                 "run `labctl up` again to resume from this phase",
@@ -336,16 +390,12 @@ def walk(
             message = (
                 exc.message if isinstance(exc, LabctlError) else f"{type(exc).__name__}: {exc}"
             )
-            elapsed = time.monotonic() - clock
-            record = PhaseRecord("failed", began, elapsed, current, message)
-            save_state(rt.lab_dir, state.with_phase(phase.name, record))
-            rt.progress.phase_finished(phase, "failed", elapsed, message)
+            phase, elapsed = self.active, time.monotonic() - self.clock
+            record = PhaseRecord("failed", self.began, elapsed, self.spec, message)
+            save_state(self.rt.lab_dir, self.state.with_phase(phase.name, record))
+            self.rt.progress.phase_finished(phase, "failed", elapsed, message)
             raise
-        elapsed = time.monotonic() - clock
-        state = state.with_phase(phase.name, PhaseRecord("done", began, elapsed, current))
-        save_state(rt.lab_dir, state)
-        rt.progress.phase_finished(phase, "done", elapsed, rt.notes.get(phase.name))
-    return state
+        self.done()
 
 
 def _running(rt: Runtime) -> set[str]:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 TaskSink = Callable[[str], None]
+EventSink = Callable[[Mapping[str, Any]], None]
 MESSAGE_CHARS = 3000
 
 
@@ -104,20 +105,24 @@ def run_playbook(
     extravars: Mapping[str, Any] | None = None,
     config: Path | None = None,
     playbook: str = "site.yml",
+    on_event: EventSink | None = None,
 ) -> PlaybookResult:
     """Run `playbook` of playbooks/ (site.yml; uninstall.yml takes it back from machines labctl
     does not own) across the lab's inventory with the lab's ansible.cfg (or `config`, which the
-    provisioning benchmark uses to compare against Ansible's defaults)."""
+    provisioning benchmark uses to compare against Ansible's defaults). `on_event` sees each
+    event as it comes (one run of several phases reads its play starts)."""
     import ansible_runner  # noqa: PLC0415 - the one import of ansible-runner
 
     failures: list[HostFailure] = []
 
-    def on_event(event: dict[str, Any]) -> bool:
+    def handle(event: dict[str, Any]) -> bool:
         failure = failure_from_event(event)
         if failure:
             failures.append(failure)
         if on_task and event.get("event") == "playbook_on_task_start":
             on_task(str(event.get("event_data", {}).get("task", "")))
+        if on_event:
+            on_event(event)
         return True  # keep the event in the artifacts
 
     playbooks = resources.playbooks_dir()
@@ -145,7 +150,7 @@ def run_playbook(
         suppress_env_files=True,
         quiet=True,
         verbosity=verbosity,
-        event_handler=on_event,
+        event_handler=handle,
         # Given a cancel callback, ansible-runner does not install SIGINT/SIGTERM handlers of its
         # own (it would SIGKILL the playbook's group and not wait); labctl's handler stops
         # ansible-playbook gracefully and waits for it (labctl.tools.procs).

@@ -24,7 +24,13 @@ from pathlib import Path
 from typing import Any
 
 GRACE = 15.0
-_KEPT = ("playbook_on_task_start", "runner_on_failed", "runner_on_unreachable")
+_KEPT = (
+    "playbook_on_play_start",
+    "playbook_on_task_start",
+    "runner_on_ok",
+    "runner_on_failed",
+    "runner_on_unreachable",
+)
 
 
 def _emit(data: dict[str, Any]) -> None:
@@ -33,12 +39,17 @@ def _emit(data: dict[str, Any]) -> None:
 
 
 def _compact(event: dict[str, Any]) -> dict[str, Any]:
-    """What labctl reads of an event (the artifacts keep all of it)."""
+    """What labctl reads of an event (the artifacts keep all of it): of a success only whether
+    it changed something (a result can be a host's whole facts)."""
     data = event.get("event_data", {}) or {}
-    kept = {key: data.get(key) for key in ("host", "task", "ignore_errors") if key in data}
-    if event.get("event") != "playbook_on_task_start":
-        kept["res"] = data.get("res", {})
-    return {"event": event.get("event"), "event_data": kept}
+    kind = event.get("event")
+    kept = {key: data.get(key) for key in ("host", "task", "play", "ignore_errors") if key in data}
+    res = data.get("res", {}) or {}
+    if kind == "runner_on_ok":
+        kept["res"] = {"changed": bool(res.get("changed"))}
+    elif kind in ("runner_on_failed", "runner_on_unreachable"):
+        kept["res"] = res
+    return {"event": kind, "event_data": kept}
 
 
 def _playbook_groups(root: int) -> list[int]:

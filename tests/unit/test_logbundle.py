@@ -203,6 +203,13 @@ def test_latest_run_is_every_dir_of_the_newest_stamp_in_phase_order(lab: Path) -
     assert run.phases == ("vagrant", "prepare", "k3s-servers")
 
 
+def test_one_run_of_several_phases_sorts_where_its_first_phase_does(tmp_path: Path) -> None:
+    for name in ("checks", "k3s-agents..kubeconfig", "prepare", "vagrant"):
+        (tmp_path / "runs" / f"{NEW}-{name}").mkdir(parents=True)
+    assert lb.latest_run(tmp_path).phases == ("vagrant", "prepare", "k3s-agents..kubeconfig",
+                                              "checks")  # fmt: skip
+
+
 def test_a_lab_without_runs_is_an_error_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(LabctlError, match="no runs") as info:
         lb.latest_run(tmp_path)
