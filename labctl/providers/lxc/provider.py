@@ -81,7 +81,12 @@ class Lxc(Provider):
         from labctl.providers.lxc.network import ensure_lab_network  # noqa: PLC0415
         from labctl.render import machine_marker  # noqa: PLC0415
 
-        unknown = existing(m.name for m in vagrant.status() if m.state == "not_created")
+        names = [m.name for m in plan.machines]
+        # lxc-ls answers in milliseconds what `vagrant status` takes a second to say.
+        states = self.machine_states(vagrant.lab_dir, names)
+        if states is None:
+            states = {m.name: m.state for m in vagrant.status()}
+        unknown = existing(name for name, state in states.items() if state == "not_created")
         if unknown:
             began = load_state(vagrant.lab_dir, plan.name).phases.get("boot") is not None
             marks = {name: container_marker(name) for name in unknown}
