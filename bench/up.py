@@ -57,7 +57,8 @@ agents: {{count: 2, cpus: 1, memory: 512}}
 PROVISION_PHASES = ("prepare", "k3s-servers", "k3s-agents", "kubeconfig")
 TARGET_RATIO = 1.10
 TARGET_READY_LAB = 1.0
-ENV = {**os.environ, "NO_COLOR": "1", "VAGRANT_CHECKPOINT_DISABLE": "1"}
+# labctl with the Ansible settings it renders, as the raw floor: no Mitogen even where installed.
+ENV = {**os.environ, "NO_COLOR": "1", "VAGRANT_CHECKPOINT_DISABLE": "1", "LABCTL_MITOGEN": "0"}
 
 
 def sh(argv: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
