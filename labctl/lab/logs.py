@@ -217,7 +217,7 @@ class RunSet:
 
 
 def _phase_key(phase: str) -> tuple[int, str]:
-    first = phase.split("..")[0]  # one run of several phases: `prepare..kubeconfig`
+    first = phase.partition("..")[0]  # one run of several phases: `prepare..kubeconfig`
     return (PHASE_ORDER.index(first) if first in PHASE_ORDER else len(PHASE_ORDER), phase)
 
 
