@@ -24,6 +24,7 @@ from labctl.errors import ProvisionError
 if TYPE_CHECKING:
     from labctl.lab.workflow import Runtime
     from labctl.plan import Phase
+    from labctl.tools.ansible import PlaybookResult
 
 
 class Walker(Protocol):
@@ -107,6 +108,19 @@ class Boundaries:
                 self.move_to(max(self._index(phase), self._index(self.walker.active.name)))
 
 
+def settle_run(result: PlaybookResult, phase: str) -> None:
+    """A canceled run is the user's Ctrl-C (ansible-runner turns it into a status); a failed one
+    is the named phase's ProvisionError, with each failing host and task."""
+    if result.canceled:
+        raise KeyboardInterrupt
+    if not result.ok:
+        raise ProvisionError(
+            f"phase {phase} failed: ansible status {result.status}, rc {result.rc}",
+            f"the run's events and output are in {result.artifacts}; `labctl logs` shows them",
+            details=[str(f) for f in result.failures],
+        )
+
+
 def run_phases(
     rt: Runtime,
     batch: Sequence[Phase],
@@ -129,13 +143,6 @@ def run_phases(
         verbosity=rt.verbosity,
         on_event=boundaries,
     )
-    if result.canceled:
-        raise KeyboardInterrupt  # the user's Ctrl-C, which ansible-runner turned into a status
-    if not result.ok:
-        raise ProvisionError(
-            f"phase {walker.active.name} failed: ansible status {result.status}, rc {result.rc}",
-            f"the run's events and output are in {result.artifacts}; `labctl logs` shows them",
-            details=[str(f) for f in result.failures],
-        )
+    settle_run(result, walker.active.name)  # a failure is the phase of the failing play
     boundaries.move_to(len(boundaries.batch) - 1)
     boundaries.note()

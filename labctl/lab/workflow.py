@@ -22,7 +22,6 @@ from labctl.errors import (
     ExitCode,
     InterruptedByUserError,
     LabctlError,
-    ProvisionError,
     UsageError,
 )
 from labctl.lab.state import LabState, PhaseRecord, load_state, save_state, spec_hash
@@ -193,14 +192,9 @@ def _ansible(rt: Runtime, phase: Phase) -> None:
         offline=rt.offline_dir,
         verbosity=rt.verbosity,
     )
-    if result.canceled:
-        raise KeyboardInterrupt  # the user's Ctrl-C, which ansible-runner turned into a status
-    if not result.ok:
-        raise ProvisionError(
-            f"phase {phase.name} failed: ansible status {result.status}, rc {result.rc}",
-            f"the run's events and output are in {result.artifacts}; `labctl logs` shows them",
-            details=[str(f) for f in result.failures],
-        )
+    from labctl.lab.phasebatch import settle_run  # noqa: PLC0415
+
+    settle_run(result, phase.name)
     rt.notes[phase.name] = f"{result.changed_total} changed"
 
 
